@@ -1,0 +1,416 @@
+"""Frozen records: what stores return and what the writer ships.
+
+Records out, handles in: a store hands back these immutable values; users hold live
+handles (``runtrack.Run``) or query views (``runtrack.Api``). Mapping fields of a record
+are read-only views (``types.MappingProxyType`` or ``FrozenMap``); never mutate them.
+
+Nothing here imports anything beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Literal, TypeAlias
+
+RunStatus: TypeAlias = Literal["running", "finished", "failed", "killed", "crashed"]
+RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("running", "finished", "failed", "killed", "crashed")
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset({"finished", "failed", "killed", "crashed"})
+
+JSONValue: TypeAlias = Any  # a value that json.dumps accepts (NaN/inf allowed for metrics)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def utc_from_timestamp(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only, nested view of JSON-like data (config, provenance, summaries).
+
+    Nested dicts come back as ``FrozenMap``, lists as tuples. Equality with a plain dict
+    compares contents, so ``record.config == {"lr": 0.1}`` works.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: Mapping[str, Any] = data if data is not None else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return _freeze(self._data[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return _json_equal(self._data, other._data)
+        if isinstance(other, Mapping):
+            return _json_equal(self._data, other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def get_path(self, dotted: str, default: Any = None) -> Any:
+        """``config.get_path("model.depth")``: follow a dotted key through nested maps."""
+        node: Any = self._data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return _freeze(node)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep, mutable copy."""
+        return _thaw(self._data)  # type: ignore[no-any-return]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, FrozenMap):
+        return FrozenMap(value)
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, FrozenMap):
+        value = value._data
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, FrozenMap):
+        a = a._data
+    if isinstance(b, FrozenMap):
+        b = b._data
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+# --------------------------------------------------------------------------------------
+# Projects and runs
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    created_at: datetime
+    run_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Per-key summary kept beside the series: what search and sort use.
+
+    ``min``/``max`` ignore NaN; ``last`` is the last logged value (NaN included).
+    """
+
+    last: float
+    min: float | None
+    max: float | None
+    count: int
+    last_step: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInput:
+    """A dataset recorded by ``run.use_dataset``: its content hash and where it was."""
+
+    path: str
+    digest: str  # sha256 hex over the content (see runtrack.client.provenance.datasets)
+    size: int
+    file_count: int
+    kind: Literal["file", "directory"]
+    name: str | None = None
+    dvc_md5: str | None = None
+    dvc_source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "digest": self.digest, "size": self.size,
+            "file_count": self.file_count, "kind": self.kind, "name": self.name,
+            "dvc_md5": self.dvc_md5, "dvc_source": self.dvc_source,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> DatasetInput:
+        return cls(
+            path=d["path"], digest=d["digest"], size=int(d["size"]),
+            file_count=int(d["file_count"]), kind=d["kind"], name=d.get("name"),
+            dvc_md5=d.get("dvc_md5"), dvc_source=d.get("dvc_source"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    """One entry of an artifact manifest. ``path`` is relative, POSIX, never ``..``."""
+
+    path: str
+    digest: str  # sha256 hex of the content; the blob's key in the ArtifactStore
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSpec:
+    """What a client asks a store to record as a new artifact version."""
+
+    name: str
+    type: str
+    files: tuple[ArtifactFile, ...]
+    digest: str  # manifest digest (see runtrack.artifacts.manifest)
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactVersion:
+    """A recorded version of a named artifact: a manifest of content hashes."""
+
+    project: str
+    name: str
+    type: str
+    version: str  # "v0", "v1", ...
+    index: int
+    digest: str
+    size: int
+    file_count: int
+    created_by: str | None  # run id
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything needed to create a run; also the header of a run's journal."""
+
+    id: str
+    project: str
+    name: str
+    user: str
+    host: str
+    start_time: float
+    config: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    tags: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    notes: str | None = None
+    group: str | None = None
+    parent_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "project": self.project, "name": self.name, "user": self.user,
+            "host": self.host, "start_time": self.start_time, "config": dict(self.config),
+            "tags": dict(self.tags), "notes": self.notes, "group": self.group,
+            "parent_id": self.parent_id,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RunSpec:
+        return cls(
+            id=d["id"], project=d["project"], name=d["name"], user=d["user"],
+            host=d["host"], start_time=float(d["start_time"]), config=d.get("config") or {},
+            tags=d.get("tags") or {}, notes=d.get("notes"), group=d.get("group"),
+            parent_id=d.get("parent_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as the store holds it. Times are UTC-aware datetimes."""
+
+    id: str
+    project: str
+    name: str
+    status: RunStatus
+    user: str
+    host: str
+    start_time: datetime
+    end_time: datetime | None
+    heartbeat_time: datetime | None
+    parent_id: str | None
+    group: str | None
+    notes: str | None
+    error: str | None
+    tags: Mapping[str, str]
+    config: FrozenMap
+    metrics: Mapping[str, MetricSummary]
+    summary: FrozenMap  # metric last values overridden by values set with run.summary[...]
+    provenance: FrozenMap
+    inputs: tuple[DatasetInput, ...] = ()
+    outputs: tuple[ArtifactVersion, ...] = ()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to the last heartbeat while running)."""
+        end = self.end_time or self.heartbeat_time
+        return None if end is None else (end - self.start_time).total_seconds()
+
+    @property
+    def last_step(self) -> int | None:
+        steps = [m.last_step for k, m in self.metrics.items() if not k.startswith("system/")]
+        return max(steps) if steps else None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """All points of one metric key, in logged order. ``time`` is epoch seconds."""
+
+    key: str
+    step: Sequence[int]
+    value: Sequence[float]
+    time: Sequence[float]
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {"step": list(self.step), "value": list(self.value), "time": list(self.time)}
+
+
+# --------------------------------------------------------------------------------------
+# Writes: what the background writer ships to a store
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConfigOp:
+    """Add config keys (nested). Changing an already recorded value is refused."""
+
+    KIND: ClassVar[str] = "config"
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryOp:
+    """Set final values (``run.summary[k] = v``); they override metric last values."""
+
+    KIND: ClassVar[str] = "summary"
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TagsOp:
+    KIND: ClassVar[str] = "tags"
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class NotesOp:
+    KIND: ClassVar[str] = "notes"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOp:
+    """Status change. ``time`` is the client's clock (end time); liveness uses the store's."""
+
+    KIND: ClassVar[str] = "status"
+    status: RunStatus
+    time: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceOp:
+    """Merge ``data`` into the run's provenance under top-level ``section`` keys."""
+
+    KIND: ClassVar[str] = "provenance"
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InputOp:
+    KIND: ClassVar[str] = "input"
+    dataset: DatasetInput
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOp:
+    """Captured stdout/stderr text, appended to the run's log (capped by the store)."""
+
+    KIND: ClassVar[str] = "console"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactOp:
+    """Record an artifact version produced by the run (blobs are already stored)."""
+
+    KIND: ClassVar[str] = "artifact"
+    spec: ArtifactSpec
+
+
+Op: TypeAlias = (
+    ConfigOp | SummaryOp | TagsOp | NotesOp | StatusOp | ProvenanceOp | InputOp | ConsoleOp
+    | ArtifactOp
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsRecord:
+    """One ``run.log`` call: values[i] belongs to keys[i]. ``seq`` orders the stream."""
+
+    seq: int
+    step: int
+    time: float
+    keys: tuple[str, ...]
+    values: Sequence[float]
+
+
+@dataclass(frozen=True, slots=True)
+class OpRecord:
+    seq: int
+    op: Op
+
+
+Record: TypeAlias = MetricsRecord | OpRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RunBatch:
+    """Records of one stream (one process's journal of one run), in ``seq`` order.
+
+    A store applies a batch atomically and skips records whose ``seq`` is not above the
+    stream's position, so a batch retried or replayed from the journal is stored once.
+    """
+
+    run_id: str
+    stream: str
+    records: tuple[Record, ...]
+
+    @property
+    def last_seq(self) -> int:
+        return self.records[-1].seq if self.records else 0
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    applied: int
+    skipped: int
+    position: int  # the stream's last applied seq after the write

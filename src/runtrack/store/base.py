@@ -1,0 +1,158 @@
+"""The ``TrackingStore`` contract: what every backend (SQLite, PostgreSQL, REST) provides.
+
+Contract
+--------
+* **Thread and process safety.** Every method may be called from several threads of one
+  process at once, and several processes (or servers) may use one database at once.
+* **Records out.** Every returned value is a frozen record (``runtrack.entities``) or a
+  fresh container of them; callers may keep them, stores never change them afterwards.
+* **Atomic, idempotent writes.** :meth:`TrackingStore.write` applies a batch entirely or
+  not at all. Each run has any number of *streams* (one per process that logs to it);
+  a stream's records carry increasing ``seq`` numbers, the store keeps each stream's
+  position (the last applied ``seq``) in the same transaction as the data and skips
+  records at or below it. Replaying a journal, or retrying a batch whose answer was lost,
+  therefore stores every record exactly once.
+* **Validation.** Bad input raises ``runtrack.errors.ValidationError`` (or a subclass)
+  naming what was wrong, before anything is written.
+* **Errors.** Unknown ids raise the matching ``NotFoundError`` subclass; a store that
+  cannot be reached or is busy beyond its retries raises ``StoreUnavailableError``
+  (transient, retry later); a schema that does not match this version of runtrack raises
+  ``SchemaVersionError``. Third-party exceptions never escape.
+* **Clock.** Heartbeats and crash detection use the store's clock, never the client's:
+  a run whose last heartbeat is older than the store's ``crash_after`` seconds is
+  ``crashed`` as seen by every read (:meth:`mark_stale_runs_crashed` persists it).
+* **Metric values** are floats; NaN, +inf and -inf are stored and returned as they are.
+  Summaries (``min``/``max``) ignore NaN.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from ..entities import (
+    ArtifactFile,
+    ArtifactSpec,
+    ArtifactVersion,
+    MetricSeries,
+    Project,
+    RunBatch,
+    RunRecord,
+    RunSpec,
+    WriteResult,
+)
+
+
+class TrackingStore(abc.ABC):
+    """Runs, their metrics and their artifact records. See the module docstring."""
+
+    # -- projects ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_projects(self) -> list[Project]:
+        """Every project, by name."""
+
+    @abc.abstractmethod
+    def get_project(self, name: str) -> Project:
+        """Raises ``ProjectNotFoundError``."""
+
+    # -- runs: writes ------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, spec: RunSpec) -> RunRecord:
+        """Create a run (and its project if new) with status ``running``.
+
+        Raises ``RunExistsError`` if ``spec.id`` exists, ``RunNotFoundError`` if
+        ``spec.parent_id`` names no run, ``ValidationError`` for a bad spec.
+        """
+
+    @abc.abstractmethod
+    def write(self, batch: RunBatch) -> WriteResult:
+        """Apply a batch of one stream atomically, skipping records already applied.
+
+        Raises ``RunNotFoundError``; ``ValidationError`` if a record is malformed (nothing
+        of the batch is then applied); ``ConfigError`` if a config op would change a
+        recorded value.
+        """
+
+    @abc.abstractmethod
+    def stream_position(self, run_id: str, stream: str) -> int:
+        """The last ``seq`` applied for this stream of the run; 0 if none."""
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run is alive, by the store's clock. A ``crashed`` run that
+        beats again is ``running`` again. Raises ``RunNotFoundError``."""
+
+    @abc.abstractmethod
+    def mark_stale_runs_crashed(self) -> list[str]:
+        """Persist ``crashed`` for running runs whose heartbeat is older than
+        ``crash_after`` by the store's clock; return their ids."""
+
+    # -- runs: reads -------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """Raises ``RunNotFoundError``."""
+
+    @abc.abstractmethod
+    def search_runs(
+        self,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs of ``project`` (all projects if None) matching the run query language.
+
+        Default order: newest first. Missing values sort last whatever the direction.
+        Raises ``QueryError`` (with the position of the problem) for a malformed filter or
+        order_by, ``ValidationError`` for a negative limit/offset. An unknown project
+        gives an empty list.
+        """
+
+    @abc.abstractmethod
+    def count_runs(self, project: str | None = None, filter: str | None = None) -> int:
+        """How many runs ``search_runs`` would return without limit/offset."""
+
+    @abc.abstractmethod
+    def get_history(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, MetricSeries]:
+        """Every point of the given metric keys (all keys if None), in logged order.
+
+        Unknown keys are absent from the answer. Raises ``RunNotFoundError``.
+        """
+
+    @abc.abstractmethod
+    def get_console(self, run_id: str) -> str:
+        """The captured stdout/stderr of the run (capped). Raises ``RunNotFoundError``."""
+
+    # -- artifacts ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def log_artifact(self, run_id: str, spec: ArtifactSpec) -> ArtifactVersion:
+        """Record an artifact version produced by the run; blobs must already be in the
+        artifact store. Identical content (same manifest digest) returns the existing
+        version. ``latest`` moves to the returned version; each alias in ``spec.aliases``
+        moves to it too. Raises ``RunNotFoundError``, ``ValidationError``."""
+
+    @abc.abstractmethod
+    def get_artifact_version(self, project: str, ref: str) -> ArtifactVersion:
+        """``ref`` is ``name``, ``name:vN`` or ``name:alias`` (``latest`` by default).
+        Raises ``ArtifactNotFoundError``."""
+
+    @abc.abstractmethod
+    def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
+        """The manifest of an artifact version. Raises ``ArtifactNotFoundError``."""
+
+    @abc.abstractmethod
+    def referenced_digests(self) -> set[str]:
+        """Every blob digest a manifest references (what ``gc`` must keep)."""
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - concrete no-op default on purpose
+        """Release connections. Further calls are undefined."""
+
+    def __enter__(self) -> TrackingStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

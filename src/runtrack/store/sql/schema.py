@@ -1,0 +1,208 @@
+"""The SQL schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it;
+a test checks that the migrated database and these definitions agree.
+
+Layout, and why:
+
+* ``runs`` holds run metadata and, denormalised, the JSON documents a run page or a run
+  listing needs in one row read (config, tags, metric summaries, user summary,
+  provenance, inputs): listing 100,000 runs is one table scan.
+* ``run_params``, ``run_tags`` and ``metric_summaries`` are the same facts flattened to
+  one typed row per key, indexed for the query language (``config.lr < 1e-3``,
+  ``metrics.auc > 0.9 order by metrics.auc desc``). Both copies are written in the same
+  transaction.
+* ``metric_chunks`` keeps the metric series apart from the metadata, columnar and
+  compressed: one row holds up to ``CHUNK_POINTS`` points of one key (see ``_codec``).
+* ``run_streams`` is the idempotency ledger: the last applied ``seq`` of each stream.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_REVISION = "0001"  # alembic head; checked against the migrations by a test
+
+metadata = MetaData()
+
+ID = String(32)
+KEY = String(250)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("user", String(250), nullable=False),
+    Column("host", String(250), nullable=False),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float),
+    Column("heartbeat", Float),
+    Column("parent_id", ID),
+    Column("grp", String(250)),
+    Column("notes", Text),
+    Column("error", Text),
+    Column("config", Text, nullable=False),  # JSON, nested, typed
+    Column("tags", Text, nullable=False),  # JSON {key: value}
+    Column("metrics", Text, nullable=False),  # JSON {key: [last, min, max, count, last_step]}
+    Column("summary", Text, nullable=False),  # JSON user summary overrides
+    Column("provenance", Text, nullable=False),  # JSON
+    Column("inputs", Text, nullable=False),  # JSON list of DatasetInput
+    Index("ix_runs_project_start", "project_id", "start_time"),
+    Index("ix_runs_status_heartbeat", "status", "heartbeat"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("vtype", String(1), nullable=False),  # n number, s string, b bool, z null, j json
+    Column("num", Float),
+    Column("str", Text),
+    Index("ix_run_params_key_num", "key", "num"),
+    Index("ix_run_params_key_str", "key", "str"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_run_tags_key_value", "key", "value"),
+)
+
+metric_summaries = Table(
+    "metric_summaries",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    # the summary value used by queries: the user's summary[key] if numeric, else last.
+    # NaN is stored as NULL here (SQLite has no NaN); the exact value is in runs.metrics.
+    Column("value", Float),
+    Column("last", Float),
+    Column("min", Float),
+    Column("max", Float),
+    Column("count", BigInteger, nullable=False),
+    Column("last_step", BigInteger),
+    Column("tail_seq", Integer),  # seq of the last chunk of this key (None: no series yet)
+    Column("tail_n", Integer),  # points in that chunk
+    Index("ix_metric_summaries_sort", "project_id", "key", "value"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("n", Integer, nullable=False),
+    Column("step_min", BigInteger, nullable=False),
+    Column("step_max", BigInteger, nullable=False),
+    Column("codec", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+)
+
+run_streams = Table(
+    "run_streams",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+run_console = Table(
+    "run_console",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("dropped", BigInteger, nullable=False),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("path", Text, nullable=False),
+    Index("ix_run_inputs_digest", "digest"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_artifacts_project_name"),
+)
+
+artifact_versions = Table(
+    "artifact_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON
+    Column("created_by", ID),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("artifact_id", "idx", name="uq_artifact_versions_idx"),
+    UniqueConstraint("artifact_id", "digest", name="uq_artifact_versions_digest"),
+)
+
+artifact_files = Table(
+    "artifact_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_artifact_files_digest", "digest"),
+)
+
+artifact_aliases = Table(
+    "artifact_aliases",
+    metadata,
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version_id", Integer, ForeignKey("artifact_versions.id"), nullable=False),
+)
+
+run_outputs = Table(
+    "run_outputs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+)
