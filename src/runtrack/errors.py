@@ -15,6 +15,7 @@
      |    +-- StoreUnavailableError    transient: the store could not be reached; retry later
      |    +-- SchemaVersionError       the database schema is older/newer than this runtrack
      +-- IntegrityError                HTTP 500: stored content does not match its hash
+ +-- NoActiveRunError              HTTP 400: runtrack.log() & co. before runtrack.init()
 
 Every class has a stable ``code`` (for the wire and ``--json`` output) and an
 ``http_status``. Third-party exceptions (SQLAlchemy, OS errors) are translated into
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "IntegrityError",
+    "NoActiveRunError",
     "NotFoundError",
     "ProjectNotFoundError",
     "QueryError",
@@ -134,6 +136,11 @@ class SchemaVersionError(StoreError):
 class IntegrityError(RuntrackError):
     code = "integrity"
     http_status = 500
+
+
+class NoActiveRunError(RuntrackError):
+    code = "no_active_run"
+    http_status = 400
 
 
 def _all_subclasses(cls: type[RuntrackError]) -> list[type[RuntrackError]]:

@@ -109,8 +109,11 @@ metric_summaries = Table(
     Column("max", Float),
     Column("count", BigInteger, nullable=False),
     Column("last_step", BigInteger),
-    Column("tail_seq", Integer),  # seq of the last chunk of this key (None: no series yet)
-    Column("tail_n", Integer),  # points in that chunk
+    # the trailing chunks that are not full, "seq:n,seq:n" (sizes strictly decreasing);
+    # new points are merged into them LSM-style so that small writes do not leave small
+    # chunks behind and each point is re-encoded O(log CHUNK_POINTS) times at most.
+    Column("tail", Text, nullable=False),
+    Column("next_seq", Integer, nullable=False),
     Index("ix_metric_summaries_sort", "project_id", "key", "value"),
 )
 

@@ -1,0 +1,131 @@
+"""Engines for SQLite and PostgreSQL, transactions, and the translation of driver errors.
+
+SQLite: WAL journal, ``synchronous=NORMAL``, foreign keys on, case-sensitive ``LIKE``,
+a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so that two
+processes never deadlock upgrading a read lock to a write lock (the cause of most
+"database is locked" errors). PostgreSQL: psycopg 3, a small pool with pre-ping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
+
+from ...errors import StoreError, StoreUnavailableError, ValidationError
+
+log = logging.getLogger("runtrack")
+T = TypeVar("T")
+
+_BUSY_TIMEOUT_MS = 60_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` (psycopg 3 driver) and ``sqlite:///``."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as e:
+        raise ValidationError(f"database URL {url!r} is not valid: {e}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValidationError(
+            f"database URL {url!r}: runtrack stores runs in SQLite (sqlite:///path) or "
+            "PostgreSQL (postgresql://user@host/db)"
+        )
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            poolclass=NullPool if not db or db == ":memory:" else None,
+            connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA case_sensitive_like = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextlib.contextmanager
+def translate_errors(what: str) -> Iterator[None]:
+    """Map driver errors to runtrack's tree, once, at the store boundary."""
+    try:
+        yield
+    except exc.OperationalError as e:
+        raise StoreUnavailableError(f"{what}: the database is unavailable ({_short(e)})") from e
+    except exc.InterfaceError as e:
+        raise StoreUnavailableError(f"{what}: lost the database connection ({_short(e)})") from e
+    except exc.DBAPIError as e:
+        raise StoreError(f"{what}: the database refused the operation ({_short(e)})") from e
+    except exc.SQLAlchemyError as e:
+        raise StoreError(f"{what}: {_short(e)}") from e
+
+
+def _short(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def _transient(e: BaseException) -> bool:
+    if isinstance(e, exc.OperationalError | exc.InterfaceError):
+        return True
+    if isinstance(e, exc.DBAPIError):
+        code = getattr(getattr(e, "orig", None), "sqlstate", None)
+        return code in ("40001", "40P01")  # serialization failure, deadlock
+    return False
+
+
+def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 8) -> T:
+    """Run a whole transaction function, retrying transient database errors with
+    jittered exponential backoff; then translate."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except exc.SQLAlchemyError as e:
+            if attempt == attempts - 1 or not _transient(e):
+                with translate_errors(what):
+                    raise
+            log.debug("retrying %s after %s", what, _short(e))
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")  # pragma: no cover

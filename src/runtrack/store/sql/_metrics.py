@@ -1,0 +1,311 @@
+"""Metric series in SQL: appending points as compressed chunks, reading them back.
+
+Appending (inside the caller's transaction):
+
+1. ``run.log`` records are transposed into one column per key (steps, times, values)
+   with C-level slicing: records that share a key set are laid out row-major in one
+   ``array('d')`` and ``big[i::n]`` is key ``i``'s column.
+2. Each key's new points are merged into its trailing not-yet-full chunks LSM-style:
+   push the new run, then merge the last two runs while the older is not larger than
+   the newer. Trailing chunk sizes stay strictly decreasing (at most log2 of
+   ``CHUNK_POINTS`` of them), small writes do not leave small chunks behind, and every
+   point is re-encoded O(log CHUNK_POINTS) times at most. A merged run that reaches
+   ``CHUNK_POINTS`` is split into full chunks, which are never rewritten.
+3. Step and time columns are usually identical for every key logged together, so their
+   encodings are memoised by content for the duration of one write.
+4. The per-key summary (last, min, max, count, last step) is updated from the new points
+   only; min/max ignore NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from ...entities import MetricSeries, MetricsRecord
+from . import _codec
+from .schema import metric_chunks, metric_summaries
+
+Columns = tuple["array[int]", "array[float]", "array[float]"]  # steps, times, values
+_IN_BATCH = 400  # keys per IN (...) list, well under every backend's parameter limit
+
+
+@dataclass
+class SummaryRow:
+    """The mutable working copy of one ``metric_summaries`` row during a write."""
+
+    key: str
+    exists: bool
+    value: float | None
+    last: float | None
+    min: float | None
+    max: float | None
+    count: int
+    last_step: int | None
+    tail: list[tuple[int, int]]
+    next_seq: int
+
+    def tail_text(self) -> str:
+        return ",".join(f"{s}:{n}" for s, n in self.tail)
+
+
+def transpose(records: Sequence[MetricsRecord]) -> dict[str, Columns]:
+    """Per-key (steps, times, values) columns, each in logged order."""
+    out: dict[str, Columns] = {}
+    i, n = 0, len(records)
+    while i < n:
+        keys = records[i].keys
+        j = i + 1
+        while j < n and (records[j].keys is keys or records[j].keys == keys):
+            j += 1
+        group = records[i:j]
+        steps = array("q", [r.step for r in group])
+        times = array("d", [r.time for r in group])
+        big = array("d")
+        for r in group:
+            big.extend(r.values)  # type: ignore[arg-type]
+        width = len(keys)
+        for k, key in enumerate(keys):
+            col = big[k::width] if width > 1 else big
+            acc = out.get(key)
+            out[key] = (steps, times, col) if acc is None else (
+                acc[0] + steps, acc[1] + times, acc[2] + col
+            )
+        i = j
+    return out
+
+
+def _nan_min(col: Sequence[float]) -> float | None:
+    m = min(col)
+    if m != m:  # min() only returns NaN when the first value is NaN
+        finite = [v for v in col if v == v]
+        return min(finite) if finite else None
+    return m
+
+
+def _nan_max(col: Sequence[float]) -> float | None:
+    m = max(col)
+    if m != m:
+        finite = [v for v in col if v == v]
+        return max(finite) if finite else None
+    return m
+
+
+def _lo(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _hi(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _sql_float(v: float | None) -> float | None:
+    """NaN has no SQL representation on SQLite; summaries keep it as NULL."""
+    return None if v is None or math.isnan(v) else v
+
+
+def _parse_tail(text: str) -> list[tuple[int, int]]:
+    if not text:
+        return []
+    return [(int(s), int(n)) for s, n in (part.split(":") for part in text.split(","))]
+
+
+def load_summaries(conn: Connection, run_id: str, keys: Iterable[str]) -> dict[str, SummaryRow]:
+    t = metric_summaries.c
+    out: dict[str, SummaryRow] = {}
+    keys = list(keys)
+    for i in range(0, len(keys), _IN_BATCH):
+        rows = conn.execute(
+            select(t.key, t.value, t.last, t.min, t.max, t.count, t.last_step, t.tail,
+                   t.next_seq).where(t.run_id == run_id, t.key.in_(keys[i : i + _IN_BATCH]))
+        )
+        for r in rows:
+            out[r.key] = SummaryRow(r.key, True, r.value, r.last, r.min, r.max, r.count,
+                                    r.last_step, _parse_tail(r.tail), r.next_seq)
+    for key in keys:
+        if key not in out:
+            out[key] = SummaryRow(key, False, None, None, None, None, 0, None, [], 0)
+    return out
+
+
+class _Memo:
+    """Encodings of step/time columns by content, for one write."""
+
+    def __init__(self) -> None:
+        self.steps: dict[bytes, bytes] = {}
+        self.times: dict[bytes, bytes] = {}
+
+    def enc_steps(self, a: array[int]) -> bytes:
+        raw = a.tobytes()
+        hit = self.steps.get(raw)
+        if hit is None:
+            hit = self.steps[raw] = _codec.encode_steps(a)
+        return hit
+
+    def enc_times(self, a: array[float]) -> bytes:
+        raw = a.tobytes()
+        hit = self.times.get(raw)
+        if hit is None:
+            hit = self.times[raw] = _codec.encode_floats(a)
+        return hit
+
+
+def append(
+    conn: Connection,
+    run_id: str,
+    columns: Mapping[str, Columns],
+    summaries: dict[str, SummaryRow],
+) -> None:
+    """Append every key's new points; updates ``summaries`` in place (not written)."""
+    memo = _Memo()
+    plans: dict[str, tuple[int, Columns]] = {}  # key -> (index of first merged tail run, cols)
+    wanted: list[tuple[str, int]] = []
+    for key, cols in columns.items():
+        row = summaries[key]
+        sizes = [n for _, n in row.tail]
+        stack = [*sizes, len(cols[2])]
+        while len(stack) >= 2 and stack[-2] <= stack[-1]:
+            stack[-2:] = [stack[-2] + stack[-1]]
+        first = len(stack) - 1  # tail runs [first:] are merged with the new points
+        plans[key] = (first, cols)
+        wanted.extend((key, seq) for seq, _ in row.tail[first:])
+
+    old = _load_chunks(conn, run_id, wanted)
+    inserts: list[dict[str, Any]] = []
+    for key, (first, (steps, times, vals)) in plans.items():
+        row = summaries[key]
+        merged = row.tail[first:]
+        if merged:
+            parts = [old[(key, seq)] for seq, _ in merged]
+            steps = sum((p[0] for p in parts), array("q")) + steps
+            times = sum((p[1] for p in parts), array("d")) + times
+            vals = sum((p[2] for p in parts), array("d")) + vals
+        new_tail = row.tail[:first]
+        total = len(vals)
+        for start in range(0, total, _codec.CHUNK_POINTS):
+            end = min(start + _codec.CHUNK_POINTS, total)
+            s, t, v = steps[start:end], times[start:end], vals[start:end]
+            seq = row.next_seq
+            row.next_seq += 1
+            inserts.append({
+                "run_id": run_id, "key": key, "seq": seq, "n": end - start,
+                "step_min": min(s), "step_max": max(s), "codec": _codec.CODEC,
+                "steps": memo.enc_steps(s), "times": memo.enc_times(t),
+                "vals": _codec.encode_floats(v),
+            })
+            if end - start < _codec.CHUNK_POINTS:
+                new_tail.append((seq, end - start))
+        _update_summary(row, columns[key])
+        row.tail = new_tail
+
+    if wanted:
+        conn.execute(
+            delete(metric_chunks).where(
+                metric_chunks.c.run_id == run_id,
+                metric_chunks.c.key == bindparam("k"),
+                metric_chunks.c.seq == bindparam("s"),
+            ),
+            [{"k": k, "s": s} for k, s in wanted],
+        )
+    if inserts:
+        conn.execute(insert(metric_chunks), inserts)
+
+
+def _update_summary(row: SummaryRow, cols: Columns) -> None:
+    steps, _, vals = cols
+    if not len(vals):
+        return
+    row.count += len(vals)
+    row.last = vals[-1]
+    row.last_step = steps[-1]
+    row.min = _lo(row.min, _nan_min(vals))
+    row.max = _hi(row.max, _nan_max(vals))
+
+
+def _load_chunks(
+    conn: Connection, run_id: str, wanted: list[tuple[str, int]]
+) -> dict[tuple[str, int], Columns]:
+    out: dict[tuple[str, int], Columns] = {}
+    c = metric_chunks.c
+    for i in range(0, len(wanted), _IN_BATCH):
+        part = wanted[i : i + _IN_BATCH]
+        rows = conn.execute(
+            select(c.key, c.seq, c.steps, c.times, c.vals).where(
+                c.run_id == run_id, tuple_(c.key, c.seq).in_(part)
+            )
+        )
+        for r in rows:
+            out[(r.key, r.seq)] = (
+                array("q", _codec.decode_steps(r.steps)),
+                _codec.decode_floats(r.times),
+                _codec.decode_floats(r.vals),
+            )
+    return out
+
+
+def save_summaries(
+    conn: Connection, run_id: str, project_id: int, rows: Iterable[SummaryRow],
+    user_summary: Mapping[str, Any],
+) -> None:
+    """Write the working copies back (insert new keys, update existing ones)."""
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for row in rows:
+        override = user_summary.get(row.key)
+        if isinstance(override, int | float) and not isinstance(override, bool):
+            row.value = _sql_float(float(override))
+        else:
+            row.value = _sql_float(row.last)
+        values = {
+            "value": row.value, "last": _sql_float(row.last), "min": row.min, "max": row.max,
+            "count": row.count, "last_step": row.last_step, "tail": row.tail_text(),
+            "next_seq": row.next_seq,
+        }
+        if row.exists:
+            changed.append({"b_key": row.key, **values})
+        else:
+            new.append({"run_id": run_id, "key": row.key, "project_id": project_id, **values})
+            row.exists = True
+    if new:
+        conn.execute(insert(metric_summaries), new)
+    if changed:
+        t = metric_summaries.c
+        conn.execute(
+            update(metric_summaries)
+            .where(and_(t.run_id == run_id, t.key == bindparam("b_key")))
+            .values({name: bindparam(name) for name in (
+                "value", "last", "min", "max", "count", "last_step", "tail", "next_seq")}),
+            changed,
+        )
+
+
+def read_history(
+    conn: Connection, run_id: str, keys: Sequence[str] | None
+) -> dict[str, MetricSeries]:
+    c = metric_chunks.c
+    query = select(c.key, c.steps, c.times, c.vals).where(c.run_id == run_id)
+    batches: list[Any] = [query]
+    if keys is not None:
+        keys = list(dict.fromkeys(keys))
+        batches = [query.where(c.key.in_(keys[i : i + _IN_BATCH]))
+                   for i in range(0, len(keys), _IN_BATCH)]
+    parts: dict[str, tuple[list[int], array[float], array[float]]] = {}
+    for q in batches:
+        for r in conn.execute(q.order_by(c.key, c.seq)):
+            acc = parts.get(r.key)
+            if acc is None:
+                acc = parts[r.key] = ([], array("d"), array("d"))
+            acc[0].extend(_codec.decode_steps(r.steps))
+            acc[1].extend(_codec.decode_floats(r.times))
+            acc[2].extend(_codec.decode_floats(r.vals))
+    order = keys if keys is not None else sorted(parts)
+    return {
+        k: MetricSeries(k, parts[k][0], parts[k][2].tolist(), parts[k][1].tolist())
+        for k in order if k in parts
+    }

@@ -1,0 +1,369 @@
+"""``SqlStore``: the ``TrackingStore`` contract on SQLite or PostgreSQL (SQLAlchemy Core).
+
+Durability: a method returns after its transaction committed. On SQLite (WAL,
+``synchronous=NORMAL``) a commit survives a crash of the process; the last commits may be
+lost on power failure. On PostgreSQL a commit is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from ...entities import (
+    ArtifactFile,
+    ArtifactSpec,
+    ArtifactVersion,
+    MetricSeries,
+    Project,
+    RunBatch,
+    RunRecord,
+    RunSpec,
+    WriteResult,
+    utc_from_timestamp,
+)
+from ...errors import (
+    ProjectNotFoundError,
+    RunExistsError,
+    RunNotFoundError,
+    ValidationError,
+)
+from ...validation import (
+    check_group,
+    check_json,
+    check_notes,
+    check_project,
+    check_run_id,
+    check_run_name,
+    check_stream,
+    check_tags,
+)
+from .. import base
+from . import _artifacts, _metrics, _query
+from ._engine import is_sqlite, make_engine, translate_errors, with_retries
+from ._migrate import ensure_schema
+from ._params import param_rows
+from ._records import RUN_COLUMNS, dumps, outputs_of, project_names, to_record
+from ._write import apply_batch
+from .schema import projects, run_console, run_params, run_streams, run_tags, runs
+
+T = Any
+
+
+class SqlStore(base.TrackingStore):
+    """Runs in a SQL database. ``url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    ``crash_after``: seconds without a heartbeat (by this store's clock) after which a
+    running run is crashed. ``auto_upgrade``: migrate an outdated schema on open (the
+    embedded default does; a shared server database should be upgraded explicitly with
+    ``runtrack db upgrade``). ``clock`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        crash_after: float = 90.0,
+        auto_upgrade: bool = False,
+        console_max_bytes: int = 10_000_000,
+        clock: Callable[[], float] = time.time,
+        engine: Engine | None = None,
+    ) -> None:
+        self.url = url
+        self.crash_after = crash_after
+        self.console_max_bytes = console_max_bytes
+        self._clock = clock
+        with translate_errors(f"opening {url}"):
+            self.engine = engine or make_engine(url)
+            ensure_schema(self.engine, auto_upgrade=auto_upgrade)
+        self._sqlite = is_sqlite(self.engine)
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- transactions ------------------------------------------------------------------
+    def _write(self, what: str, fn: Callable[[Connection], T]) -> T:
+        def tx() -> T:
+            with self.engine.connect() as conn:
+                if self._sqlite:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    return fn(conn)
+
+        return with_retries(tx, what=what)
+
+    def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
+        def tx() -> T:
+            with self.engine.connect() as conn, conn.begin():
+                return fn(conn)
+
+        return with_retries(tx, what=what)
+
+    # -- projects ----------------------------------------------------------------------
+    def list_projects(self) -> list[Project]:
+        def go(conn: Connection) -> list[Project]:
+            counts = dict(conn.execute(select(runs.c.project_id, func.count())
+                                       .group_by(runs.c.project_id)).all())
+            rows = conn.execute(select(projects).order_by(projects.c.name))
+            return [Project(r.name, utc_from_timestamp(r.created_at),  # type: ignore[arg-type]
+                            counts.get(r.id, 0)) for r in rows]
+
+        return self._read("listing projects", go)
+
+    def get_project(self, name: str) -> Project:
+        check_project(name)
+
+        def go(conn: Connection) -> Project:
+            r = conn.execute(select(projects).where(projects.c.name == name)).first()
+            if r is None:
+                raise ProjectNotFoundError(f"project {name!r} does not exist")
+            n = conn.execute(select(func.count()).select_from(runs)
+                             .where(runs.c.project_id == r.id)).scalar_one()
+            return Project(r.name, utc_from_timestamp(r.created_at), n)  # type: ignore[arg-type]
+
+        return self._read("reading a project", go)
+
+    def _project_id(self, conn: Connection, name: str, create: bool) -> int | None:
+        pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
+        if pid is None and create:
+            pid = conn.execute(insert(projects).values(name=name, created_at=self._clock())
+                               .returning(projects.c.id)).scalar_one()
+        return None if pid is None else int(pid)
+
+    # -- runs: writes ------------------------------------------------------------------
+    def create_run(self, spec: RunSpec) -> RunRecord:
+        check_run_id(spec.id)
+        check_project(spec.project)
+        check_run_name(spec.name)
+        tags = check_tags(spec.tags)
+        check_notes(spec.notes)
+        check_group(spec.group)
+        if spec.parent_id is not None:
+            check_run_id(spec.parent_id)
+        config = dict(spec.config)
+        check_json(config, "config")
+        rows_params = param_rows(spec.id, config)  # validates the config's shape
+
+        def go(conn: Connection) -> RunRecord:
+            if conn.execute(select(runs.c.id).where(runs.c.id == spec.id)).first():
+                raise RunExistsError(f"run {spec.id!r} already exists")
+            if spec.parent_id is not None and conn.execute(
+                select(runs.c.id).where(runs.c.id == spec.parent_id)
+            ).first() is None:
+                raise RunNotFoundError(f"parent run {spec.parent_id!r} does not exist")
+            pid = self._project_id(conn, spec.project, create=True)
+            now = self._clock()
+            conn.execute(insert(runs).values(
+                id=spec.id, project_id=pid, name=spec.name, status="running", user=spec.user,
+                host=spec.host, start_time=spec.start_time, end_time=None, heartbeat=now,
+                parent_id=spec.parent_id, grp=spec.group, notes=spec.notes, error=None,
+                config=dumps(config), tags=dumps(tags), metrics="{}", summary="{}",
+                provenance="{}", inputs="[]",
+            ))
+            if rows_params:
+                conn.execute(insert(run_params), rows_params)
+            if tags:
+                conn.execute(insert(run_tags), [{"run_id": spec.id, "key": k, "value": v}
+                                                for k, v in tags.items()])
+            return self._get(conn, spec.id)
+
+        return self._write("creating a run", go)
+
+    def write(self, batch: RunBatch) -> WriteResult:
+        def go(conn: Connection) -> WriteResult:
+            return apply_batch(conn, batch, now=self._clock(),
+                               console_max_bytes=self.console_max_bytes,
+                               log_artifact=self._log_artifact_tx)
+
+        return self._write("writing to a run", go)
+
+    def stream_position(self, run_id: str, stream: str) -> int:
+        check_run_id(run_id)
+        check_stream(stream)
+        sc = run_streams.c
+
+        def go(conn: Connection) -> int:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            pos = conn.execute(select(sc.position).where(sc.run_id == run_id,
+                                                         sc.stream == stream)).scalar()
+            return int(pos or 0)
+
+        return self._read("reading a stream position", go)
+
+    def heartbeat(self, run_id: str) -> None:
+        check_run_id(run_id)
+
+        def go(conn: Connection) -> None:
+            now = self._clock()
+            row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            values: dict[str, Any] = {"heartbeat": now}
+            if row.status == "crashed":
+                values.update(status="running", end_time=None, error=None)
+            if row.status in ("running", "crashed"):
+                conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+        self._write("recording a heartbeat", go)
+
+    def mark_stale_runs_crashed(self) -> list[str]:
+        def find(conn: Connection) -> list[str]:
+            cutoff = self._clock() - self.crash_after
+            return list(conn.execute(select(runs.c.id).where(
+                runs.c.status == "running", runs.c.heartbeat < cutoff)).scalars())
+
+        if not self._read("finding stale runs", find):
+            return []
+
+        def go(conn: Connection) -> list[str]:
+            cutoff = self._clock() - self.crash_after
+            stale = conn.execute(select(runs.c.id, runs.c.heartbeat).where(
+                runs.c.status == "running", runs.c.heartbeat < cutoff)).all()
+            for r in stale:
+                conn.execute(update(runs).where(runs.c.id == r.id, runs.c.status == "running")
+                             .values(status="crashed", end_time=r.heartbeat,
+                                     error=f"no heartbeat for more than {self.crash_after:g} s; "
+                                           "the process ended without finishing the run"))
+            return [r.id for r in stale]
+
+        return self._write("marking crashed runs", go)
+
+    # -- runs: reads -------------------------------------------------------------------
+    def _get(self, conn: Connection, run_id: str) -> RunRecord:
+        row = conn.execute(select(*RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFoundError(f"run {run_id!r} does not exist")
+        name = conn.execute(select(projects.c.name).where(projects.c.id == row.project_id)
+                            ).scalar_one()
+        outputs = outputs_of(conn, [run_id], {row.project_id: name}).get(run_id, ())
+        return to_record(row, name, outputs)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        check_run_id(run_id)
+        self.mark_stale_runs_crashed()
+        return self._read("reading a run", lambda conn: self._get(conn, run_id))
+
+    def search_runs(
+        self,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        _check_page(limit, offset)
+        if project is not None:
+            check_project(project)
+        _query.select_runs(RUN_COLUMNS, project_id=0, filter=filter, order_by=order_by,
+                           limit=limit, offset=offset, now=0.0)  # QueryError before any I/O
+        self.mark_stale_runs_crashed()
+
+        def go(conn: Connection) -> list[RunRecord]:
+            pid = None if project is None else self._project_id(conn, project, create=False)
+            if project is not None and pid is None:
+                return []
+            q = _query.select_runs(RUN_COLUMNS, project_id=pid, filter=filter,
+                                   order_by=order_by, limit=limit, offset=offset,
+                                   now=self._clock())
+            rows = conn.execute(q).all()
+            names = project_names(conn)
+            ids = None if len(rows) > 2000 else [r.id for r in rows]
+            outputs = outputs_of(conn, ids, names)
+            return [to_record(r, names[r.project_id], outputs.get(r.id, ())) for r in rows]
+
+        return self._read("searching runs", go)
+
+    def count_runs(self, project: str | None = None, filter: str | None = None) -> int:
+        if project is not None:
+            check_project(project)
+        _query.count_runs(project_id=0, filter=filter, now=0.0)
+        self.mark_stale_runs_crashed()
+
+        def go(conn: Connection) -> int:
+            pid = None if project is None else self._project_id(conn, project, create=False)
+            if project is not None and pid is None:
+                return 0
+            return int(conn.execute(_query.count_runs(project_id=pid, filter=filter,
+                                                      now=self._clock())).scalar_one())
+
+        return self._read("counting runs", go)
+
+    def get_history(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, MetricSeries]:
+        check_run_id(run_id)
+        if isinstance(keys, str):
+            keys = [keys]
+
+        def go(conn: Connection) -> dict[str, MetricSeries]:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            return _metrics.read_history(conn, run_id, keys)
+
+        return self._read("reading metric history", go)
+
+    def get_console(self, run_id: str) -> str:
+        check_run_id(run_id)
+
+        def go(conn: Connection) -> str:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            row = conn.execute(select(run_console.c.text, run_console.c.dropped)
+                               .where(run_console.c.run_id == run_id)).first()
+            if row is None:
+                return ""
+            tail = f"\n[runtrack: {row.dropped} bytes of output not stored]\n" if row.dropped \
+                else ""
+            return str(row.text) + tail
+
+        return self._read("reading the console log", go)
+
+    # -- artifacts ---------------------------------------------------------------------
+    def _log_artifact_tx(self, conn: Connection, run_id: str, project_id: int,
+                         spec: ArtifactSpec) -> ArtifactVersion:
+        name = conn.execute(select(projects.c.name).where(projects.c.id == project_id)
+                            ).scalar_one()
+        return _artifacts.log_version(conn, run_id, project_id, name, spec, self._clock())
+
+    def log_artifact(self, run_id: str, spec: ArtifactSpec) -> ArtifactVersion:
+        check_run_id(run_id)
+        _artifacts.validate_spec(spec)
+
+        def go(conn: Connection) -> ArtifactVersion:
+            pid = conn.execute(select(runs.c.project_id).where(runs.c.id == run_id)
+                               .with_for_update()).scalar()
+            if pid is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            return self._log_artifact_tx(conn, run_id, int(pid), spec)
+
+        return self._write("recording an artifact", go)
+
+    def get_artifact_version(self, project: str, ref: str) -> ArtifactVersion:
+        check_project(project)
+        _artifacts.parse_ref(ref)
+        return self._read("reading an artifact", lambda conn: _artifacts.get_version(
+            conn, self._project_id(conn, project, create=False), project, ref))
+
+    def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
+        check_project(project)
+        _artifacts.parse_ref(ref)
+        return self._read("reading an artifact manifest", lambda conn: _artifacts.get_files(
+            conn, self._project_id(conn, project, create=False), project, ref))
+
+    def referenced_digests(self) -> set[str]:
+        return self._read("listing referenced blobs", _artifacts.referenced_digests)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValidationError(f"limit {limit!r} must be an integer >= 0 or None")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"offset {offset!r} must be an integer >= 0")

@@ -1,0 +1,183 @@
+"""Input rules shared by the SDK (which checks before anything is journaled) and every
+store (which checks again, because a store may face an untrusted client).
+
+Each function returns the normalised value or raises ``ValidationError`` naming what was
+wrong and the rule. Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .entities import RUN_STATUSES
+from .errors import ValidationError
+
+MAX_KEY_LEN = 250
+MAX_TAG_VALUE_LEN = 5000
+MAX_NOTES_LEN = 1_000_000
+MAX_NAME_LEN = 250
+MAX_STEP = 2**63 - 1
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RUN_ID = re.compile(r"^[0-9a-z]{4,32}$")
+_STREAM = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_key(key: object, what: str = "metric key") -> str:
+    if not isinstance(key, str):
+        raise ValidationError(f"{what} {_show(key)} is a {type(key).__name__}; keys are strings")
+    if not key:
+        raise ValidationError(f"{what} is empty")
+    if len(key) > MAX_KEY_LEN:
+        raise ValidationError(
+            f"{what} {_show(key)} is {len(key)} characters long; the limit is {MAX_KEY_LEN}"
+        )
+    if _CONTROL.search(key):
+        raise ValidationError(f"{what} {_show(key)} contains a control character")
+    return key
+
+
+def check_metric_value(key: str, value: object) -> float:
+    """Floats, ints and bools (stored as floats), and anything with ``__float__`` that is
+    not a string (numpy and torch scalars). NaN and infinities are kept as they are."""
+    if type(value) is float:
+        return value
+    if isinstance(value, str | bytes | bytearray) or value is None:
+        raise ValidationError(
+            f"metric {key!r} has value {_show(value)} ({type(value).__name__}); "
+            "metric values must be numbers"
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            f"metric {key!r} has value {_show(value)} ({type(value).__name__}); "
+            "metric values must be numbers (int, float, bool or a scalar array/tensor)"
+        ) from None
+
+
+def check_step(step: object) -> int:
+    if isinstance(step, bool) or not isinstance(step, int):
+        if hasattr(step, "__index__") and not isinstance(step, bool):
+            step = step.__index__()
+        else:
+            raise ValidationError(f"step {_show(step)} must be an integer >= 0")
+    assert isinstance(step, int)
+    if step < 0 or step > MAX_STEP:
+        raise ValidationError(f"step {step} must be an integer between 0 and 2**63-1")
+    return step
+
+
+def check_tags(tags: object) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ValidationError(f"tags must be a dict of str to str, got {type(tags).__name__}")
+    out: dict[str, str] = {}
+    for k, v in tags.items():
+        check_key(k, "tag key")
+        if isinstance(v, bool | int | float) and not (isinstance(v, float) and math.isnan(v)):
+            v = str(v).lower() if isinstance(v, bool) else str(v)
+        if not isinstance(v, str):
+            raise ValidationError(
+                f"tag {k!r} has value {_show(v)} ({type(v).__name__}); tag values are strings"
+            )
+        if len(v) > MAX_TAG_VALUE_LEN:
+            raise ValidationError(
+                f"tag {k!r} value is {len(v)} characters long; the limit is {MAX_TAG_VALUE_LEN}"
+            )
+        if "\x00" in v:
+            raise ValidationError(f"tag {k!r} value contains a NUL character")
+        out[k] = v
+    return out
+
+
+def check_project(name: object) -> str:
+    if not isinstance(name, str) or not _PROJECT.match(name):
+        raise ValidationError(
+            f"project name {_show(name)} is invalid: use 1-100 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        )
+    return name
+
+
+def check_run_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"run name {_show(name)} must be a non-empty string")
+    if len(name) > MAX_NAME_LEN or _CONTROL.search(name):
+        raise ValidationError(
+            f"run name {_show(name)} must be at most {MAX_NAME_LEN} characters without "
+            "control characters"
+        )
+    return name
+
+
+def check_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ValidationError(
+            f"run id {_show(run_id)} is malformed: run ids are 4-32 lowercase letters and digits"
+        )
+    return run_id
+
+
+def check_stream(stream: object) -> str:
+    if not isinstance(stream, str) or not _STREAM.match(stream):
+        raise ValidationError(f"stream id {_show(stream)} is malformed")
+    return stream
+
+
+def check_notes(notes: object) -> str | None:
+    if notes is None:
+        return None
+    if not isinstance(notes, str):
+        raise ValidationError(f"notes must be a string, got {type(notes).__name__}")
+    if len(notes) > MAX_NOTES_LEN or "\x00" in notes:
+        raise ValidationError(
+            f"notes must be at most {MAX_NOTES_LEN} characters without NUL characters"
+        )
+    return notes
+
+
+def check_group(group: object) -> str | None:
+    if group is None:
+        return None
+    if not isinstance(group, str) or not group or len(group) > MAX_NAME_LEN:
+        raise ValidationError(f"group {_show(group)} must be a string of 1-{MAX_NAME_LEN} chars")
+    if _CONTROL.search(group):
+        raise ValidationError(f"group {_show(group)} contains a control character")
+    return group
+
+
+def check_status(status: object) -> str:
+    if status not in RUN_STATUSES:
+        raise ValidationError(
+            f"status {_show(status)} is not one of {', '.join(RUN_STATUSES)}"
+        )
+    return status  # type: ignore[return-value]
+
+
+def check_summary(values: object) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise ValidationError(f"summary values must be a dict, got {type(values).__name__}")
+    for k in values:
+        check_key(k, "summary key")
+    return dict(values)
+
+
+def check_json(value: object, what: str) -> None:
+    """``value`` must be JSON data (NaN and infinities allowed)."""
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"{what} cannot be recorded: {exc}") from None
