@@ -1,2 +1,54 @@
-"""runtrack: experiment tracking that proves results are reproducible."""
+"""runtrack: experiment tracking that proves results are reproducible.
+
+    import runtrack
+
+    with runtrack.init(project="churn", config={"lr": 1e-3}) as run:
+        for step in range(100):
+            run.log({"loss": 1 / (step + 1)})
+
+This package is lazy (PEP 562): ``import runtrack`` loads almost nothing, so a training
+script pays for tracking only when it starts a run. Names are imported on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "init": "runtrack.client._init",
+    "log": "runtrack.client._init",
+    "finish": "runtrack.client._init",
+    "seed_everything": "runtrack.client._init",
+    "current_run": "runtrack.client._init",
+    "Run": "runtrack.client.run",
+    "Api": "runtrack.client.api",
+    "RunView": "runtrack.client.api",
+    "RuntrackError": "runtrack.errors",
+    "errors": "runtrack.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import errors
+    from .client._init import current_run, finish, init, log, seed_everything
+    from .client.api import Api, RunView
+    from .client.run import Run
+    from .errors import RuntrackError
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtrack' has no attribute {name!r}")
+    mod = import_module(module)
+    value = mod if name == "errors" else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

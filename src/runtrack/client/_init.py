@@ -1,0 +1,293 @@
+"""``runtrack.init()`` and the module-level helpers that act on the current run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .. import configdoc
+from .. import settings as settings_mod
+from ..entities import ProvenanceOp, RunRecord, RunSpec, StatusOp
+from ..errors import StoreUnavailableError, ValidationError
+from ..validation import (
+    check_group,
+    check_notes,
+    check_project,
+    check_run_id,
+    check_run_name,
+    check_tags,
+)
+from ._config import normalize_config
+from ._ids import new_run_id, new_run_name, new_stream_id
+from ._journal import journal_path
+from ._sink import JournalSink, NullSink
+from ._state import STATE
+from .run import Run
+
+log = logging.getLogger("runtrack")
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Any = None,
+    tags: Mapping[str, Any] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    parent: Run | RunRecord | str | None = None,
+    resume: str | None = None,
+    mode: str | None = None,
+) -> Run:
+    """Start recording a run (or continue one with ``resume=RUN_ID``) and make it current.
+
+    Where data goes comes from the environment (``RUNTRACK_URL``, ``RUNTRACK_DIR``,
+    ``RUNTRACK_MODE``); see ``docs/settings.md``. ``config`` is a dict, an
+    ``argparse.Namespace``, a dataclass or an OmegaConf/Hydra ``DictConfig`` (resolved).
+    Provenance (git, command, environment, packages, hardware), system metrics and the
+    console output are captured in the background with no further code.
+    """
+    if mode is not None and (not isinstance(mode, str) or mode not in settings_mod.MODES):
+        raise ValidationError(f"mode {mode!r} must be one of {', '.join(settings_mod.MODES)}")
+    s = settings_mod.load(mode=mode)
+    cfg = normalize_config(config)
+    configdoc.flatten(cfg)
+    clean_tags = check_tags(tags)
+    check_notes(notes)
+    check_group(group)
+    if name is not None:
+        check_run_name(name)
+    parent_id = _parent_id(parent)
+    if resume is not None:
+        check_run_id(resume)
+    if project is not None:
+        check_project(project)
+
+    if s.mode == "disabled":
+        return _register(Run(
+            id=resume or new_run_id(), name=name or "disabled", project=project or s.project,
+            config=cfg, tags=clean_tags, notes=notes, group=group, parent_id=parent_id,
+            mode="disabled", sink=NullSink(),
+        ), s, capture=False)
+    if resume is not None:
+        return _resume(s, resume, project, cfg, clean_tags, notes)
+
+    spec = RunSpec(
+        id=new_run_id(), project=project or check_project(s.project),
+        name=name or new_run_name(), user=_user(), host=_host(), start_time=time.time(),
+        config=cfg, tags=clean_tags, notes=notes, group=group, parent_id=parent_id,
+    )
+    store = STATE.store(s) if s.mode == "online" else None
+    pending_create: RunSpec | None = None
+    if store is not None:
+        try:
+            store.create_run(spec)
+        except StoreUnavailableError as exc:
+            log.warning("runtrack: store unreachable (%s); logging locally, the run will be "
+                        "created when it is back", exc)
+            pending_create = spec
+    stream = new_stream_id()
+    sink = JournalSink(
+        journal_path(s.journal_dir, spec.id, stream), _header(s, spec, stream, resume=False),
+        run_id=spec.id, stream=stream, store=store, flush_interval=s.flush_interval,
+        heartbeat_interval=s.heartbeat_interval, create=pending_create,
+    )
+    run = Run(
+        id=spec.id, name=spec.name, project=spec.project, config=cfg, tags=clean_tags,
+        notes=notes, group=group, parent_id=parent_id, mode=s.mode, sink=sink, store=store,
+        artifacts=STATE.artifact_store(s), cache_dir=s.cache_dir,
+    )
+    return _register(run, s, capture=True)
+
+
+def _resume(s: settings_mod.Settings, run_id: str, project: str | None, cfg: dict[str, Any],
+            tags: dict[str, str], notes: str | None) -> Run:
+    if s.mode != "online":
+        raise ValidationError("resume= needs the store (mode online); offline runs cannot "
+                              "resume a recorded run")
+    store = STATE.store(s)
+    rec = store.get_run(run_id)
+    if project is not None and project != rec.project:
+        raise ValidationError(f"run {run_id} belongs to project {rec.project!r}, not {project!r}")
+    recorded = rec.config.to_dict()
+    added = configdoc.merge(recorded, cfg)  # raises ConfigError if a value would change
+    spec = RunSpec(id=rec.id, project=rec.project, name=rec.name, user=rec.user, host=rec.host,
+                   start_time=rec.start_time.timestamp(), config=recorded,
+                   tags=dict(rec.tags), notes=rec.notes, group=rec.group,
+                   parent_id=rec.parent_id)
+    stream = new_stream_id()
+    sink = JournalSink(
+        journal_path(s.journal_dir, rec.id, stream), _header(s, spec, stream, resume=True),
+        run_id=rec.id, stream=stream, store=store, flush_interval=s.flush_interval,
+        heartbeat_interval=s.heartbeat_interval,
+    )
+    sink.op(StatusOp("running", time.time()))
+    last = rec.last_step
+    user_summary = {k: v for k, v in rec.summary.items() if k not in rec.metrics}
+    run = Run(
+        id=rec.id, name=rec.name, project=rec.project, config=added, tags=dict(rec.tags),
+        notes=rec.notes, group=rec.group, parent_id=rec.parent_id, mode="online", sink=sink,
+        store=store, artifacts=STATE.artifact_store(s), cache_dir=s.cache_dir,
+        first_step=0 if last is None else last + 1, summary=user_summary,
+    )
+    if added != recorded:
+        run.config._record(cfg)  # record only the new keys (merge checked them)
+    if tags:
+        run.set_tags(tags)
+    if notes is not None:
+        run.set_notes(notes)
+    return _register(run, s, capture=True)
+
+
+def _register(run: Run, s: settings_mod.Settings, *, capture: bool) -> Run:
+    from . import _hooks
+
+    with STATE.lock:
+        STATE.runs.append(run)
+    run._on_finish = _unregister
+    if capture:
+        _start_capture(run, s)
+        _hooks.install()
+        if run.mode == "online" and s.db_url not in STATE.recovered:
+            from ._sync import recover_in_background
+
+            STATE.recovered.add(s.db_url)
+            recover_in_background(s.journal_dir, s.db_url, STATE.store(s),
+                                  STATE.artifact_store(s))
+        if not s.quiet:
+            where = "offline, ship with `runtrack sync`" if run.mode == "offline" else s.db_url
+            print(f"runtrack: run {run.name} ({run.id}) in project {run.project} [{where}]",
+                  file=sys.stderr)
+    return run
+
+
+def _unregister(run: Run) -> None:
+    with STATE.lock:
+        if run in STATE.runs:
+            STATE.runs.remove(run)
+
+
+def _header(s: settings_mod.Settings, spec: RunSpec, stream: str, *, resume: bool
+            ) -> dict[str, Any]:
+    return {
+        "run": spec.to_json(), "stream": stream, "mode": s.mode, "resume": resume,
+        "target": s.db_url if s.mode == "online" else None, "pid": os.getpid(),
+        "host": spec.host,
+    }
+
+
+def _parent_id(parent: Any) -> str | None:
+    if parent is None:
+        return None
+    if isinstance(parent, str):
+        return check_run_id(parent)
+    pid = getattr(parent, "id", None)
+    if isinstance(pid, str):
+        return check_run_id(pid)
+    raise ValidationError(f"parent must be a run or a run id, got {type(parent).__name__}")
+
+
+def _user() -> str:
+    from .provenance.command import user
+
+    return user()
+
+
+def _host() -> str:
+    from .provenance.command import host
+
+    return host()
+
+
+def _start_capture(run: Run, s: settings_mod.Settings) -> None:
+    """Provenance in a background thread; system metrics and console while running."""
+    from .provenance.command import capture_command
+
+    run._record_provenance("command", capture_command())
+    with STATE.lock:
+        seeds = dict(STATE.seeds)
+    if seeds:
+        run._record_provenance("seeds", seeds)
+
+    def capture() -> None:
+        from .provenance.environment import capture_environment
+        from .provenance.git import capture_git
+        from .provenance.hydra import capture_hydra
+
+        sections: dict[str, Any] = {}
+        try:
+            if s.capture_git:
+                sections["git"] = capture_git(
+                    __import__("pathlib").Path.cwd(), diff_max_bytes=s.diff_max_bytes,
+                    untracked_file_max_bytes=s.untracked_file_max_bytes)
+            sections["environment"] = capture_environment(packages=s.capture_packages)
+            hydra = capture_hydra()
+            if hydra is not None:
+                sections["hydra"] = hydra
+        except Exception:  # pragma: no cover - provenance must never break training
+            log.debug("provenance capture failed", exc_info=True)
+        if run.status == "running" and sections:
+            run._provenance.update(sections)
+            run._sink.op(ProvenanceOp(sections))
+
+    thread = threading.Thread(target=capture, name="runtrack-provenance", daemon=True)
+    thread.start()
+    run._finishers.append(lambda: thread.join(timeout=60))
+
+    if s.system_metrics_interval > 0:
+        from ._monitor import SystemMonitor
+
+        counter = [0]
+
+        def emit(values: dict[str, float]) -> None:
+            run._log_system(values, counter[0])
+            counter[0] += 1
+
+        monitor = SystemMonitor(s.system_metrics_interval, emit)
+        monitor.start()
+        run._finishers.append(monitor.stop)
+    if s.console:
+        from ..entities import ConsoleOp
+        from ._console import ConsoleCapture
+
+        console = ConsoleCapture(lambda text: run._op(ConsoleOp(text)), s.console_max_bytes)
+        console.start()
+        run._finishers.insert(0, console.stop)
+
+
+# -- module-level helpers acting on the current run -------------------------------------
+def current_run() -> Run | None:
+    with STATE.lock:
+        return STATE.runs[-1] if STATE.runs else None
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """``run.log`` on the current run."""
+    STATE.current().log(data, step=step)
+
+
+def finish(status: str = "finished", error: str | None = None) -> None:
+    """``run.finish`` on the current run (nothing to do if there is none)."""
+    run = current_run()
+    if run is not None:
+        run.finish(status, error)
+
+
+def seed_everything(seed: int) -> dict[str, int]:
+    """Seed python's ``random``, numpy and torch (those installed) and record the seeds in
+    the current run (or in the next one started)."""
+    from .provenance.seeds import seed_everything as _seed
+
+    seeded = _seed(seed)
+    with STATE.lock:
+        STATE.seeds.update(seeded)
+        seeds = dict(STATE.seeds)
+        runs = list(STATE.runs)
+    for run in runs:
+        if run.status == "running" and run.mode != "disabled":
+            run._record_provenance("seeds", seeds)
+    return seeded

@@ -1,0 +1,165 @@
+"""Shipping a journal to a store, in the background and on replay.
+
+``Shipper`` is the background writer of a live run: a daemon thread that wakes every
+``flush_interval`` (or when woken), reads what the journal gained, and ships it as
+``RunBatch`` es. Transient store errors (``StoreUnavailableError``) are retried with
+backoff, forever while the run is live: the training loop never waits for the store and
+never fails because of it. Any other error stops shipping (the journal keeps everything;
+``runtrack sync`` ships it later) and is reported once.
+
+``Heartbeat`` tells the store the run is alive every ``interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..entities import Record, RunBatch, RunSpec
+from ..errors import RunExistsError, RuntrackError, StoreUnavailableError
+from ..store.base import TrackingStore
+from ._journal import JournalReader
+
+log = logging.getLogger("runtrack")
+MAX_BATCH_RECORDS = 10_000
+
+
+def ship_records(
+    store: TrackingStore,
+    reader: JournalReader,
+    run_id: str,
+    stream: str,
+    *,
+    pending: list[Record] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Ship everything the reader has left; returns the number of records sent.
+    Raises the store's errors (the caller decides about retries); records of a failed
+    batch are left in ``pending`` so a retry sends them again."""
+    if pending is None:
+        pending = []
+    sent = 0
+    while True:
+        if not pending:
+            pending.extend(reader.read(MAX_BATCH_RECORDS))
+            if not pending:
+                return sent
+        store.write(RunBatch(run_id, stream, tuple(pending)))
+        sent += len(pending)
+        if on_progress is not None:
+            on_progress(len(pending))
+        pending.clear()
+
+
+class Shipper:
+    def __init__(
+        self,
+        store: TrackingStore,
+        path: Path,
+        run_id: str,
+        stream: str,
+        *,
+        flush_interval: float,
+        create: RunSpec | None = None,
+    ) -> None:
+        self.store = store
+        self.reader = JournalReader(path)
+        self.run_id = run_id
+        self.stream = stream
+        self.flush_interval = flush_interval
+        self._create = create  # a run the store has not acknowledged yet
+        self._pending: list[Record] = []
+        self._wake = threading.Event()
+        self._closing = False
+        self._done = threading.Event()
+        self.error: RuntrackError | None = None
+        self.shipped = 0
+        self._thread = threading.Thread(target=self._loop, name="runtrack-shipper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Ship everything written so far, then stop. True if all of it reached the store."""
+        self._closing = True
+        self._wake.set()
+        self._done.wait(timeout)
+        return self._done.is_set() and self.error is None and self.complete
+
+    @property
+    def complete(self) -> bool:
+        return not self._pending and self._create is None
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        try:
+            while True:
+                closing = self._closing
+                try:
+                    self._ship()
+                    backoff = 0.1
+                except StoreUnavailableError as exc:
+                    log.debug("store unavailable, will retry: %s", exc)
+                    if closing and backoff > 8:
+                        return  # give up at finish after ~15 s of retries; journal kept
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                except RuntrackError as exc:
+                    self.error = exc
+                    log.warning("runtrack could not store data of run %s: %s. Nothing is lost: "
+                                "the journal is kept; run `runtrack sync` after fixing this.",
+                                self.run_id, exc)
+                    return
+                if closing:
+                    return
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+        except Exception as exc:  # a bug must not pass silently, nor kill the training loop
+            log.exception("runtrack background writer failed")
+            self.error = RuntrackError(f"background writer failed: {exc!r}")
+        finally:
+            self._done.set()
+
+    def _ship(self) -> None:
+        if self._create is not None:
+            try:
+                self.store.create_run(self._create)
+            except RunExistsError:
+                pass
+            self._create = None
+        self.shipped += ship_records(self.store, self.reader, self.run_id, self.stream,
+                                     pending=self._pending)
+
+
+class Heartbeat:
+    def __init__(self, store: TrackingStore, run_id: str, interval: float) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="runtrack-heartbeat",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.store.heartbeat(self.run_id)
+            except RuntrackError as exc:
+                log.debug("heartbeat failed: %s", exc)
+            except Exception:  # pragma: no cover - never kill the process for a heartbeat
+                log.exception("runtrack heartbeat failed")

@@ -1,0 +1,118 @@
+"""Where a live run's writes go: the journal (and from it the store), or nowhere.
+
+``JournalSink`` numbers every write with the stream's next ``seq``, appends it to the
+journal (one ``os.write``; crash-safe once it returns) and leaves shipping to the
+``Shipper`` thread. ``NullSink`` is the ``disabled`` mode: it accepts everything and
+keeps nothing. Both are safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from array import array
+from pathlib import Path
+
+from ..entities import Op, RunSpec
+from ..store.base import TrackingStore
+from ._journal import JournalWriter
+from ._shipper import Heartbeat, Shipper
+
+log = logging.getLogger("runtrack")
+
+
+class NullSink:
+    """``RUNTRACK_MODE=disabled``: every write is accepted and dropped."""
+
+    journal_path: Path | None = None
+
+    def keyset(self, keys: tuple[str, ...]) -> int:
+        return 0
+
+    def metrics(self, ks: int, step: int, values: array[float]) -> int:
+        return 0
+
+    def op(self, op: Op) -> int:
+        return 0
+
+    def close(self, *, timeout: float) -> bool:
+        return True
+
+
+class JournalSink(NullSink):
+    """Writes to the journal; with a store, ships it in the background and beats.
+
+    Durability: when ``metrics``/``op`` return, the write is in the journal file (OS page
+    cache) and survives SIGKILL of this process. It is in the store once the shipper has
+    shipped it; ``close`` waits for that (up to ``timeout``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, object],
+        *,
+        run_id: str,
+        stream: str,
+        store: TrackingStore | None,
+        flush_interval: float,
+        heartbeat_interval: float,
+        first_seq: int = 0,
+        create: RunSpec | None = None,
+    ) -> None:
+        self.journal_path = path
+        self._journal = JournalWriter(path, header)
+        self._lock = threading.Lock()
+        self._seq = first_seq
+        self._closed = False
+        self.shipper: Shipper | None = None
+        self._heartbeat: Heartbeat | None = None
+        if store is not None:
+            self.shipper = Shipper(store, path, run_id, stream, flush_interval=flush_interval,
+                                   create=create)
+            self.shipper.start()
+            self._heartbeat = Heartbeat(store, run_id, heartbeat_interval)
+            self._heartbeat.start()
+
+    def keyset(self, keys: tuple[str, ...]) -> int:
+        with self._lock:
+            return self._journal.keyset(keys)
+
+    def metrics(self, ks: int, step: int, values: array[float]) -> int:
+        t = time.time()
+        with self._lock:
+            seq = self._seq = self._seq + 1
+            self._journal.metrics(ks, seq, step, t, values)
+        return seq
+
+    def op(self, op: Op) -> int:
+        with self._lock:
+            seq = self._seq = self._seq + 1
+            self._journal.op(seq, op)
+        return seq
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def close(self, *, timeout: float) -> bool:
+        """Stop the threads, ship what is left; True if the store has everything (the
+        journal is then deleted), False if it is kept for ``runtrack sync``."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        shipped = True
+        if self.shipper is not None:
+            shipped = self.shipper.drain(timeout)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        path = self.journal_path
+        if shipped and self.shipper is not None and path is not None:
+            try:
+                path.unlink()
+            except OSError:  # pragma: no cover - the data is in the store anyway
+                pass
+        self._journal.close()
+        return shipped

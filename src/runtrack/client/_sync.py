@@ -1,0 +1,208 @@
+"""Replaying journals into a store: ``runtrack sync`` and the recovery run by ``init``.
+
+A journal is replayed only when no live process holds it (its writer keeps an exclusive
+``flock`` until the run is shipped). The store skips every record at or below the
+stream's position, so a replay after a partial shipment, two syncs in a row, or a sync
+racing a recovery store each record exactly once. A journal that ends without a final
+status belonged to a process that died: the run is marked ``crashed`` (only if it is
+still ``running``: a finished or resumed run is left alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..entities import ArtifactOp, OpRecord, RunBatch, RunSpec, StatusOp
+from ..errors import RunExistsError, RunNotFoundError, RuntrackError
+from ._journal import SUFFIX, JournalReader, lock_for_replay
+from ._shipper import MAX_BATCH_RECORDS
+
+if TYPE_CHECKING:
+    from ..artifacts.base import ArtifactStore
+    from ..store.base import TrackingStore
+
+log = logging.getLogger("runtrack")
+
+CRASH_NOTE = ("the process ended without finishing the run (killed or crashed); "
+              "its journal was recovered by runtrack sync")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    path: str
+    run_id: str | None
+    status: str  # "synced", "live" (a process still writes it), "failed", "corrupt"
+    records: int = 0
+    skipped: int = 0
+    crashed: bool = False
+    message: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"journal": self.path, "run_id": self.run_id, "status": self.status,
+                "records": self.records, "skipped": self.skipped, "marked_crashed":
+                self.crashed, "message": self.message}
+
+
+def find_journals(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX) and p.is_file())
+
+
+def journal_header(path: Path) -> dict[str, object] | None:
+    reader = JournalReader(path)
+    reader.read(0)
+    return reader.header
+
+
+def replay_journal(
+    path: Path,
+    store: TrackingStore,
+    *,
+    local_artifacts: ArtifactStore | None = None,
+    artifacts: ArtifactStore | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SyncResult:
+    """Ship one journal whose process is gone; delete it once the store has it all."""
+    fd = lock_for_replay(path)
+    if fd is None:
+        return SyncResult(str(path), None, "live", message="a running process writes it")
+    try:
+        return _replay_locked(path, store, local_artifacts, artifacts, on_progress)
+    finally:
+        os.close(fd)
+
+
+def _replay_locked(
+    path: Path,
+    store: TrackingStore,
+    local_artifacts: ArtifactStore | None,
+    artifacts: ArtifactStore | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> SyncResult:
+    reader = JournalReader(path)
+    first = reader.read(MAX_BATCH_RECORDS)
+    header = reader.header
+    if header is None:
+        if reader.corrupt:
+            return SyncResult(str(path), None, "corrupt", message="not a runtrack journal")
+        path.unlink(missing_ok=True)  # empty: the process died before writing its header
+        return SyncResult(str(path), None, "synced", message="empty journal removed")
+    spec = RunSpec.from_json(header["run"])  # type: ignore[arg-type]
+    stream = str(header["stream"])
+    try:
+        store.create_run(spec)
+    except RunExistsError:
+        pass
+    position = store.stream_position(spec.id, stream)
+    total = path.stat().st_size
+    sent = skipped = 0
+    last_seq = position
+    finished = False
+    batch = first
+    while batch:
+        todo = [r for r in batch if r.seq > position]
+        skipped += len(batch) - len(todo)
+        for rec in todo:
+            if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
+                _copy_blobs(rec.op, local_artifacts, artifacts)
+        for rec in batch:
+            if isinstance(rec, OpRecord) and isinstance(rec.op, StatusOp):
+                finished = rec.op.status != "running"
+        if todo:
+            store.write(RunBatch(spec.id, stream, tuple(todo)))
+            sent += len(todo)
+        last_seq = max(last_seq, batch[-1].seq)
+        if on_progress is not None:
+            on_progress(reader.offset, total)
+        batch = reader.read(MAX_BATCH_RECORDS)
+    crashed = False
+    if not finished:
+        crashed = _mark_crashed(store, spec.id, stream, last_seq, path)
+    if reader.corrupt:
+        log.warning("journal %s is damaged after offset %d; what came before was synced",
+                    path, reader.offset)
+    path.unlink(missing_ok=True)
+    return SyncResult(str(path), spec.id, "synced", sent, skipped, crashed)
+
+
+def _mark_crashed(store: TrackingStore, run_id: str, stream: str, last_seq: int,
+                  path: Path) -> bool:
+    try:
+        run = store.get_run(run_id)
+    except RunNotFoundError:
+        return False
+    if run.status not in ("running", "crashed"):
+        return False
+    died = path.stat().st_mtime
+    store.write(RunBatch(run_id, stream, (OpRecord(last_seq + 1,
+                                                   StatusOp("crashed", died, CRASH_NOTE)),)))
+    return True
+
+
+def _copy_blobs(op: ArtifactOp, src: ArtifactStore | None, dst: ArtifactStore | None) -> None:
+    if src is None or dst is None or src is dst:
+        return
+    for f in op.spec.files:
+        if not dst.exists(f.digest):
+            with src.open(f.digest) as fh:
+                dst.put(fh, expected_digest=f.digest)
+
+
+def sync_all(
+    journals: Iterable[Path],
+    store: TrackingStore,
+    *,
+    local_artifacts: ArtifactStore | None = None,
+    artifacts: ArtifactStore | None = None,
+    on_progress: Callable[[Path, int, int], None] | None = None,
+) -> list[SyncResult]:
+    out: list[SyncResult] = []
+    for path in journals:
+        def progress(done: int, total: int, _p: Path = path) -> None:
+            if on_progress is not None:
+                on_progress(_p, done, total)
+
+        try:
+            out.append(replay_journal(path, store, local_artifacts=local_artifacts,
+                                      artifacts=artifacts, on_progress=progress))
+        except RuntrackError as exc:
+            out.append(SyncResult(str(path), None, "failed", message=str(exc)))
+        except FileNotFoundError:
+            continue  # shipped and removed by its own process meanwhile
+    return out
+
+
+def recover_in_background(
+    directory: Path, target: str, store: TrackingStore,
+    artifacts: ArtifactStore | None,
+) -> None:
+    """At ``init``: replay this machine's dead online journals meant for this store."""
+    import threading
+
+    def go() -> None:
+        try:
+            paths = []
+            for p in find_journals(directory):
+                try:
+                    h = journal_header(p)
+                except OSError:
+                    continue
+                # only journals that are old enough not to be starting up right now
+                if h and h.get("mode") == "online" and h.get("target") == target \
+                        and time.time() - p.stat().st_mtime > 2:
+                    paths.append(p)
+            results = sync_all(paths, store, local_artifacts=artifacts, artifacts=artifacts)
+            for r in results:
+                if r.status == "synced" and r.records:
+                    log.info("runtrack recovered %d records of run %s", r.records, r.run_id)
+        except Exception:  # pragma: no cover - recovery must never disturb a new run
+            log.debug("journal recovery failed", exc_info=True)
+
+    threading.Thread(target=go, name="runtrack-recovery", daemon=True).start()

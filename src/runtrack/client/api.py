@@ -1,0 +1,140 @@
+"""``runtrack.Api``: query what was recorded, from any process.
+
+``Api()`` resolves the store exactly like ``init`` (``RUNTRACK_URL`` / ``RUNTRACK_DIR``),
+or takes one explicitly (``Api(store=...)``). It returns ``RunView`` objects: the frozen
+record of a run plus methods that read more of it (history, console log, artifacts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import settings as settings_mod
+from ..entities import ArtifactFile, ArtifactVersion, Project, RunRecord
+from ..errors import ArtifactNotFoundError, ValidationError
+from ._state import STATE
+
+if TYPE_CHECKING:
+    from ..artifacts.base import ArtifactStore
+    from ..store.base import TrackingStore
+
+
+class RunView:
+    """A recorded run: every field of ``RunRecord`` plus readers of its data."""
+
+    def __init__(self, record: RunRecord, api: Api) -> None:
+        self._record = record
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._record, name)
+
+    def __repr__(self) -> str:
+        r = self._record
+        return f"<RunView {r.id} {r.name!r} project={r.project!r} {r.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunView) and other._record == self._record
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def record(self) -> RunRecord:
+        return self._record
+
+    def history(self, keys: str | Sequence[str] | None = None) -> dict[str, dict[str, list[Any]]]:
+        """``{"loss": {"step": [...], "value": [...], "time": [...]}}`` for the given keys
+        (all metrics, system metrics included, when None). ``time`` is epoch seconds."""
+        if isinstance(keys, str):
+            keys = [keys]
+        series = self._api.store.get_history(self._record.id, keys)
+        return {k: {"step": s.step, "value": s.value, "time": s.time}  # type: ignore[dict-item]
+                for k, s in series.items()}
+
+    def console(self) -> str:
+        """The captured stdout/stderr of the run."""
+        return self._api.store.get_console(self._record.id)
+
+    def download_artifact(self, name: str, dest: str | Path) -> Path:
+        """Download an artifact this run produced (``name`` or ``name:vN``) into ``dest``."""
+        base = name.split(":", 1)[0]
+        for v in self._record.outputs:
+            if v.name == base and (":" not in name or v.version == name.split(":", 1)[1]):
+                return self._api.download_artifact(v.ref, dest, project=self._record.project)
+        raise ArtifactNotFoundError(f"run {self._record.id} produced no artifact {name!r}")
+
+
+class Api:
+    """Read access to runs. ``Api(url=...)`` picks a database; default like ``init``."""
+
+    def __init__(self, url: str | None = None, *, store: TrackingStore | None = None,
+                 artifacts: ArtifactStore | None = None) -> None:
+        self._settings = settings_mod.load(db=url) if store is None or artifacts is None \
+            else None
+        self._store = store
+        self._artifacts = artifacts
+
+    @property
+    def store(self) -> TrackingStore:
+        if self._store is None:
+            assert self._settings is not None
+            self._store = STATE.store(self._settings)
+        return self._store
+
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        if self._artifacts is None:
+            assert self._settings is not None
+            self._artifacts = STATE.artifact_store(self._settings)
+        return self._artifacts
+
+    def projects(self) -> list[Project]:
+        return self.store.list_projects()
+
+    def runs(
+        self,
+        project: str | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunView]:
+        """Runs of ``project`` (all projects when None) matching ``filter`` (the run query
+        language; see docs), sorted by ``order_by`` (newest first by default)."""
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        return [RunView(r, self) for r in self.store.search_runs(
+            project, filter=filter, order_by=list(order_by), limit=limit, offset=offset)]
+
+    def count(self, project: str | None = None, filter: str | None = None) -> int:
+        return self.store.count_runs(project, filter)
+
+    def run(self, run_id: str) -> RunView:
+        """Raises ``RunNotFoundError``."""
+        return RunView(self.store.get_run(run_id), self)
+
+    def artifact(self, ref: str, project: str | None = None) -> ArtifactVersion:
+        """``name``, ``name:vN`` or ``name:alias`` in ``project`` (default project)."""
+        return self.store.get_artifact_version(self._project(project), ref)
+
+    def artifact_files(self, ref: str, project: str | None = None) -> tuple[ArtifactFile, ...]:
+        return self.store.get_artifact_files(self._project(project), ref)
+
+    def download_artifact(self, ref: str, dest: str | Path, project: str | None = None
+                          ) -> Path:
+        """Write the artifact version's files under ``dest`` (verified against their
+        content hashes); returns ``dest``."""
+        from ..artifacts.manifest import materialize
+
+        files = self.artifact_files(ref, project)
+        return materialize(files, self.artifact_store, Path(dest))
+
+    def _project(self, project: str | None) -> str:
+        if project is not None:
+            return project
+        s = self._settings or settings_mod.load()
+        if not s.project:
+            raise ValidationError("no project given and RUNTRACK_PROJECT is empty")
+        return s.project

@@ -1,0 +1,311 @@
+"""``Run``: the live handle a training script holds.
+
+A ``Run`` validates every write, appends it to the run's journal and returns; the
+background shipper moves it to the store. ``log()`` costs a few microseconds and never
+waits for the store. The handle is safe to use from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..entities import (
+    ArtifactOp,
+    ArtifactVersion,
+    ConfigOp,
+    ConsoleOp,
+    DatasetInput,
+    InputOp,
+    NotesOp,
+    Op,
+    ProvenanceOp,
+    StatusOp,
+    SummaryOp,
+    TagsOp,
+)
+from ..errors import RunFinishedError, StoreUnavailableError, ValidationError
+from ..validation import check_key, check_metric_value, check_notes, check_step, check_tags
+from ._sink import NullSink
+from ._views import RunConfig, RunSummary
+
+if TYPE_CHECKING:
+    from ..artifacts.base import ArtifactStore
+    from ..store.base import TrackingStore
+
+log = logging.getLogger("runtrack")
+
+_CLOSE_TIMEOUT = 120.0
+
+
+class Run:
+    """A run being recorded. Create it with ``runtrack.init()``."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        project: str,
+        config: Mapping[str, Any],
+        tags: Mapping[str, str],
+        notes: str | None,
+        group: str | None,
+        parent_id: str | None,
+        mode: str,
+        sink: NullSink,
+        store: TrackingStore | None = None,
+        artifacts: ArtifactStore | None = None,
+        cache_dir: Path | None = None,
+        first_step: int = 0,
+        summary: Mapping[str, Any] | None = None,
+        on_finish: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.project = project
+        self.group = group
+        self.parent_id = parent_id
+        self.mode = mode
+        self._sink = sink
+        self._store = store
+        self._artifacts = artifacts
+        self._cache_dir = cache_dir
+        self._tags = dict(tags)
+        self._notes = notes
+        self._step = first_step
+        self._keysets: dict[tuple[str, ...], int] = {}
+        self._last: dict[int, tuple[int, tuple[str, ...], array[float]]] = {}
+        self._provenance: dict[str, Any] = {}
+        self._status = "running"
+        self._on_finish = on_finish
+        self._finishers: list[Callable[[], None]] = []
+        self.config = RunConfig(config, lambda new: self._op(ConfigOp(new)))
+        self.summary = RunSummary(self._last_values, lambda v: self._op(SummaryOp(v)), summary)
+
+    def __repr__(self) -> str:
+        return f"<runtrack.Run {self.id} {self.name!r} project={self.project!r} {self._status}>"
+
+    # -- logging: the hot path -----------------------------------------------------------
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record metric values at ``step`` (default: one more than the last step).
+
+        Values are numbers (NaN and infinities kept); nested dicts are flattened with
+        ``/`` (``{"train": {"loss": x}}`` -> ``train/loss``). Returns at once: the values
+        are in the crash-safe journal and reach the store in the background.
+        """
+        if self._status != "running":
+            raise RunFinishedError(f"run {self.id} is {self._status}; start or resume a run "
+                                   "to log more")
+        if step is None:
+            step = self._step
+        elif type(step) is not int or step < 0:
+            step = check_step(step)
+        try:
+            keys = tuple(data)
+            values = array("d", data.values())
+        except (TypeError, AttributeError, ValueError):
+            keys, values = _slow_metrics(data)
+        if not keys:
+            return
+        ks = self._keysets.get(keys)
+        if ks is None:
+            ks = self._new_keyset(keys)
+        seq = self._sink.metrics(ks, step, values)
+        self._step = step + 1
+        self._last[ks] = (seq, keys, values)
+
+    def _new_keyset(self, keys: tuple[str, ...]) -> int:
+        for k in keys:
+            check_key(k)
+        ks = self._sink.keyset(keys)
+        self._keysets[keys] = ks
+        return ks
+
+    def _last_values(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for _, keys, values in sorted(self._last.values(), key=lambda e: e[0]):
+            out.update(zip(keys, values, strict=True))
+        return {k: v for k, v in out.items() if not k.startswith("system/")}
+
+    def _log_system(self, values: Mapping[str, float], step: int) -> None:
+        """System metrics (``system/*``) keep their own step: the sample number."""
+        if self._status != "running" or not values:
+            return
+        keys = tuple(values)
+        ks = self._keysets.get(keys) or self._new_keyset(keys)
+        self._sink.metrics(ks, step, array("d", values.values()))
+
+    def _op(self, op: Op) -> None:
+        if self._status != "running":
+            if isinstance(op, ConsoleOp):
+                return  # output printed after the end is not part of the run
+            raise RunFinishedError(f"run {self.id} is {self._status}; cannot record more")
+        self._sink.op(op)
+
+    # -- metadata ------------------------------------------------------------------------
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set (or overwrite) tags: strings by key. Numbers and bools become strings."""
+        clean = check_tags(tags)
+        if clean:
+            self._op(TagsOp(clean))
+            self._tags.update(clean)
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, text: str) -> None:
+        self.set_notes(text)
+
+    def set_notes(self, text: str) -> None:
+        clean = check_notes(text)
+        self._op(NotesOp(clean or ""))
+        self._notes = clean
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` will use."""
+        return self._step
+
+    def _record_provenance(self, section: str, data: Any) -> None:
+        self._provenance[section] = data
+        self._op(ProvenanceOp({section: data}))
+
+    # -- inputs and outputs --------------------------------------------------------------
+    def use_dataset(self, path: str | Path, name: str | None = None) -> DatasetInput:
+        """Record a dataset this run reads: content hash (sha256; cached by size and
+        mtime), size, file count and the DVC md5 where DVC tracks it."""
+        from .provenance.datasets import hash_dataset
+
+        cache = self._cache_dir or Path.home() / ".runtrack" / "cache"
+        dataset = hash_dataset(path, cache_dir=cache, name=name)
+        self._op(InputOp(dataset))
+        return dataset
+
+    def log_artifact(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ArtifactVersion | None:
+        """Store a file or directory as a version of artifact ``name`` (default: the
+        file's name) produced by this run. Identical content returns the existing
+        version. Blobs are content-addressed: each distinct file is stored once.
+
+        Returns the recorded version; None in disabled mode and when the version will be
+        recorded later (offline mode, or the store is unreachable)."""
+        from ..artifacts.manifest import build_manifest
+        from ._config import normalize_config
+
+        if self._status != "running":
+            raise RunFinishedError(f"run {self.id} is {self._status}; cannot log an artifact")
+        p = Path(path)
+        if not p.exists():
+            raise ValidationError(f"artifact path '{path}' does not exist")
+        if self._artifacts is None:  # disabled mode
+            return None
+        spec = build_manifest(
+            p, self._artifacts, name=name or _default_artifact_name(p),
+            type=type or ("directory" if p.is_dir() else "file"),
+            metadata=normalize_config(metadata or {}), aliases=list(aliases),
+        )
+        if self._store is not None:
+            try:
+                return self._store.log_artifact(self.id, spec)
+            except StoreUnavailableError:
+                log.warning("store unreachable: artifact %s will be recorded when it is back",
+                            spec.name)
+        self._op(ArtifactOp(spec))
+        return None
+
+    # -- end -----------------------------------------------------------------------------
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """End the run: ``finished`` (default), ``failed`` or ``killed``. Waits until the
+        store has everything that was logged (a progress note is shown if that takes
+        long). Calling it again does nothing."""
+        if self._status != "running":
+            return
+        if status not in ("finished", "failed", "killed", "crashed"):
+            raise ValidationError(f"finish status {status!r} must be finished, failed or "
+                                  "killed")
+        for stop in self._finishers:
+            try:
+                stop()
+            except Exception:  # pragma: no cover - never lose the finish over a helper
+                log.exception("runtrack: stopping a run helper failed")
+        self._sink.op(StatusOp(status, time.time(), error))  # type: ignore[arg-type]
+        self._status = status
+        complete = self._sink.close(timeout=_CLOSE_TIMEOUT)
+        if not complete and self._sink.journal_path is not None and self.mode == "online":
+            log.warning("runtrack: run %s is saved locally but not all of it reached the "
+                        "store; run `runtrack sync` to send the rest", self.id)
+        if self._on_finish is not None:
+            self._on_finish(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("killed", "interrupted (KeyboardInterrupt)")
+        elif issubclass(exc_type, SystemExit) and exc is not None and exc.code in (0, None):
+            self.finish()
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.finish("failed", text)
+
+
+def _default_artifact_name(p: Path) -> str:
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", p.resolve().name).lstrip(".-_") or "artifact"
+    return name[:128]
+
+
+def _slow_metrics(data: object) -> tuple[tuple[str, ...], array[float]]:
+    """The careful path of ``log()``: nested dicts, numpy/torch scalars, and clear errors."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"log() takes a dict of metric names to numbers, got "
+                              f"{type(data).__name__}")
+    flat: dict[str, float] = {}
+    stack: list[tuple[str, Mapping[Any, Any]]] = [("", data)]
+    while stack:
+        prefix, node = stack.pop()
+        for k, v in node.items():
+            check_key(k)
+            key = prefix + k
+            if isinstance(v, Mapping):
+                if len(prefix) > 1000:
+                    raise ValidationError("metric dict is nested too deeply")
+                stack.append((key + "/", v))
+                continue
+            check_key(key)
+            if key in flat:
+                raise ValidationError(f"metric {key!r} is given twice")
+            flat[key] = check_metric_value(key, v)
+    return tuple(flat), array("d", flat.values())
