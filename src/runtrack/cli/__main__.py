@@ -1,0 +1,3 @@
+from runtrack.cli import main
+
+main()
