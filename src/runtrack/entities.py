@@ -281,7 +281,11 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
-    """All points of one metric key, in logged order. ``time`` is epoch seconds."""
+    """All points of one metric key, in logged order. ``time`` is epoch seconds.
+
+    Columns are compact sequences: ``value``/``time`` are ``array('d')``, ``step`` a
+    ``range`` when steps are regular, else a list or ``array('q')``.
+    """
 
     key: str
     step: Sequence[int]
@@ -292,7 +296,13 @@ class MetricSeries:
         return len(self.value)
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {"step": list(self.step), "value": list(self.value), "time": list(self.time)}
+        """Plain lists (one Python object per point)."""
+        def as_list(col: Sequence[Any]) -> list[Any]:
+            tolist = getattr(col, "tolist", None)
+            return tolist() if tolist is not None else list(col)  # type: ignore[no-any-return]
+
+        return {"step": as_list(self.step), "value": as_list(self.value),
+                "time": as_list(self.time)}
 
 
 # --------------------------------------------------------------------------------------

@@ -86,7 +86,10 @@ def _table(runs: list[Any], project: str | None, columns: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    import sys
+
+    # piped output (grep, files) gets full lines instead of an 80-column squeeze
+    console = Console(width=None if sys.stdout.isatty() else 240)
     if not runs:
         console.print("no runs" + (f" in project {project}" if project else "") +
                       " (start one with runtrack.init())")
@@ -96,7 +99,8 @@ def _table(runs: list[Any], project: str | None, columns: str | None) -> None:
     table = Table(box=None, header_style="bold")
     for head in ("id", "name", *(["project"] if project is None else []), "status",
                  "started", "duration", *extra):
-        table.add_column(head, overflow="fold", justify="right" if "." in head else "left")
+        table.add_column(head, no_wrap=head in ("id", "status"), overflow="ellipsis",
+                         justify="right" if "." in head else "left")
     for r in runs:
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(r.id, r.name, *([r.project] if project is None else []),

@@ -72,7 +72,9 @@ def _print(view: Any, with_console: bool) -> None:
     from rich.table import Table
 
     r = view.record
-    con = Console()
+    import sys
+
+    con = Console(width=None if sys.stdout.isatty() else 160)
     style = STATUS_STYLE.get(r.status, "")
     con.print(f"[bold]{r.name}[/]  {r.id}  project [bold]{r.project}[/]  "
               f"[{style}]{r.status}[/]")

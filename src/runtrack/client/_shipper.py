@@ -34,7 +34,7 @@ def ship_records(
     stream: str,
     *,
     pending: list[Record] | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_shipped: Callable[[int], None] | None = None,
 ) -> int:
     """Ship everything the reader has left; returns the number of records sent.
     Raises the store's errors (the caller decides about retries); records of a failed
@@ -47,11 +47,11 @@ def ship_records(
             pending.extend(reader.read(MAX_BATCH_RECORDS))
             if not pending:
                 return sent
-        store.write(RunBatch(run_id, stream, tuple(pending)))
+        result = store.write(RunBatch(run_id, stream, tuple(pending)))
         sent += len(pending)
-        if on_progress is not None:
-            on_progress(len(pending))
         pending.clear()
+        if on_shipped is not None:
+            on_shipped(result.position)
 
 
 class Shipper:
@@ -77,6 +77,8 @@ class Shipper:
         self._done = threading.Event()
         self.error: RuntrackError | None = None
         self.shipped = 0
+        self._position = 0  # last seq the store acknowledged
+        self._progress = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="runtrack-shipper", daemon=True)
 
     def start(self) -> None:
@@ -91,6 +93,19 @@ class Shipper:
         self._wake.set()
         self._done.wait(timeout)
         return self._done.is_set() and self.error is None and self.complete
+
+    def wait_for(self, seq: int, timeout: float | None = None) -> bool:
+        """Block until the store acknowledged every record up to ``seq``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._wake.set()
+        with self._progress:
+            while self._position < seq and self.error is None and not self._done.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._progress.wait(left if left is not None else 1.0)
+                self._wake.set()
+            return self._position >= seq
 
     @property
     def complete(self) -> bool:
@@ -126,6 +141,8 @@ class Shipper:
             self.error = RuntrackError(f"background writer failed: {exc!r}")
         finally:
             self._done.set()
+            with self._progress:
+                self._progress.notify_all()
 
     def _ship(self) -> None:
         if self._create is not None:
@@ -135,7 +152,12 @@ class Shipper:
                 pass
             self._create = None
         self.shipped += ship_records(self.store, self.reader, self.run_id, self.stream,
-                                     pending=self._pending)
+                                     pending=self._pending, on_shipped=self._advance)
+
+    def _advance(self, seq: int) -> None:
+        with self._progress:
+            self._position = seq
+            self._progress.notify_all()
 
 
 class Heartbeat:

@@ -36,6 +36,9 @@ class NullSink:
     def op(self, op: Op) -> int:
         return 0
 
+    def flush(self, timeout: float | None) -> bool:
+        return True
+
     def close(self, *, timeout: float) -> bool:
         return True
 
@@ -95,6 +98,12 @@ class JournalSink(NullSink):
     @property
     def seq(self) -> int:
         return self._seq
+
+    def flush(self, timeout: float | None) -> bool:
+        """Wait until the store has every write made so far (True), or the timeout."""
+        if self.shipper is None:
+            return True  # offline: the journal is the destination for now
+        return self.shipper.wait_for(self._seq, timeout)
 
     def close(self, *, timeout: float) -> bool:
         """Stop the threads, ship what is left; True if the store has everything (the

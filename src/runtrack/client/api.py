@@ -7,6 +7,7 @@ record of a run plus methods that read more of it (history, console log, artifac
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,14 +45,28 @@ class RunView:
     def record(self) -> RunRecord:
         return self._record
 
-    def history(self, keys: str | Sequence[str] | None = None) -> dict[str, dict[str, list[Any]]]:
+    def history(
+        self, keys: str | Sequence[str] | None = None, *, format: str = "list"
+    ) -> dict[str, dict[str, Any]]:
         """``{"loss": {"step": [...], "value": [...], "time": [...]}}`` for the given keys
-        (all metrics, system metrics included, when None). ``time`` is epoch seconds."""
+        (all metrics, system metrics included, when None), in logged order. ``time`` is
+        epoch seconds.
+
+        ``format="array"`` returns the columns without making a Python object per point:
+        ``value``/``time`` as ``array('d')`` and ``step`` as a ``range`` (when steps are
+        regular) or ``array('q')``; ``numpy.asarray`` takes them without copying. Several
+        times faster for long series.
+        """
+        if format not in ("list", "array"):
+            raise ValidationError(f"format {format!r} must be 'list' or 'array'")
         if isinstance(keys, str):
             keys = [keys]
         series = self._api.store.get_history(self._record.id, keys)
-        return {k: {"step": s.step, "value": s.value, "time": s.time}  # type: ignore[dict-item]
-                for k, s in series.items()}
+        if format == "array":
+            return {k: {"step": s.step if isinstance(s.step, range | array)
+                        else array("q", s.step), "value": s.value, "time": s.time}
+                    for k, s in series.items()}
+        return {k: s.to_dict() for k, s in series.items()}
 
     def console(self) -> str:
         """The captured stdout/stderr of the run."""

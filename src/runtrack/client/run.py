@@ -236,6 +236,12 @@ class Run:
         self._op(ArtifactOp(spec))
         return None
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the store holds everything logged so far; False on timeout. Not
+        needed for safety (``log`` is crash-safe once it returns), only to read your
+        own writes back at once from another process or from ``runtrack.Api``."""
+        return self._sink.flush(timeout)
+
     # -- end -----------------------------------------------------------------------------
     def finish(self, status: str = "finished", error: str | None = None) -> None:
         """End the run: ``finished`` (default), ``failed`` or ``killed``. Waits until the

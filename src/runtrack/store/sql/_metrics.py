@@ -288,6 +288,9 @@ def save_summaries(
 def read_history(
     conn: Connection, run_id: str, keys: Sequence[str] | None
 ) -> dict[str, MetricSeries]:
+    """Decode every chunk of the keys in one pass per column: value and time columns are
+    concatenated as raw bytes and turned into one ``array('d')``; steps that advance by a
+    constant stride across all chunks (the usual case) become a ``range``, at no cost."""
     c = metric_chunks.c
     query = select(c.key, c.steps, c.times, c.vals).where(c.run_id == run_id)
     batches: list[Any] = [query]
@@ -295,17 +298,58 @@ def read_history(
         keys = list(dict.fromkeys(keys))
         batches = [query.where(c.key.in_(keys[i : i + _IN_BATCH]))
                    for i in range(0, len(keys), _IN_BATCH)]
-    parts: dict[str, tuple[list[int], array[float], array[float]]] = {}
+    parts: dict[str, tuple[list[bytes], list[bytes | bytearray], list[bytes | bytearray]]] = {}
     for q in batches:
         for r in conn.execute(q.order_by(c.key, c.seq)):
             acc = parts.get(r.key)
             if acc is None:
-                acc = parts[r.key] = ([], array("d"), array("d"))
-            acc[0].extend(_codec.decode_steps(r.steps))
-            acc[1].extend(_codec.decode_floats(r.times))
-            acc[2].extend(_codec.decode_floats(r.vals))
+                acc = parts[r.key] = ([], [], [])
+            acc[0].append(r.steps)
+            acc[1].append(_codec.decode_floats_raw(r.times))
+            acc[2].append(_codec.decode_floats_raw(r.vals))
     order = keys if keys is not None else sorted(parts)
     return {
-        k: MetricSeries(k, parts[k][0], parts[k][2].tolist(), parts[k][1].tolist())
+        k: MetricSeries(
+            k, _steps(parts[k][0]),
+            _codec.floats_from_raw(b"".join(parts[k][2])),
+            _codec.floats_from_raw(b"".join(parts[k][1])),
+        )
         for k in order if k in parts
     }
+
+
+def _steps(blobs: list[bytes]) -> Sequence[int]:
+    runs = [_codec.regular_steps(b) for b in blobs]
+    if all(r is not None for r in runs):
+        first: int | None = None
+        stride: int | None = None
+        last = total = 0
+        for f, s, n in runs:  # type: ignore[misc]
+            if n == 0:
+                continue
+            if first is None:
+                first = f
+            else:
+                gap = f - last
+                if stride is None:
+                    stride = gap
+                elif gap != stride:
+                    break
+            if n > 1:
+                if stride is None:
+                    stride = s
+                elif s != stride:
+                    break
+            last = f + (n - 1) * s
+            total += n
+        else:
+            if first is None:
+                return range(0)
+            if total == 1:
+                return range(first, first + 1)
+            if stride:
+                return range(first, first + total * stride, stride)
+    out: list[int] = []
+    for b in blobs:
+        out.extend(_codec.decode_steps(b))
+    return out
