@@ -28,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--project", default="digits")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate (eta0)")
+    p.add_argument("--lr", type=float, default=0.3, help="initial learning rate (eta0)")
     p.add_argument("--alpha", type=float, default=1e-4, help="L2 regularisation")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--test-size", type=float, default=0.25)

@@ -33,11 +33,16 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import errors
-    from .client._init import current_run, finish, init, log, seed_everything
-    from .client.api import Api, RunView
-    from .client.run import Run
-    from .errors import RuntrackError
+    from . import errors as errors
+    from .client._init import current_run as current_run
+    from .client._init import finish as finish
+    from .client._init import init as init
+    from .client._init import log as log
+    from .client._init import seed_everything as seed_everything
+    from .client.api import Api as Api
+    from .client.api import RunView as RunView
+    from .client.run import Run as Run
+    from .errors import RuntrackError as RuntrackError
 
 
 def __getattr__(name: str) -> Any:

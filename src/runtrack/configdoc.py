@@ -47,7 +47,9 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def merge(recorded: Mapping[str, Any], update: Mapping[str, Any], _path: str = "") -> dict[str, Any]:
+def merge(
+    recorded: Mapping[str, Any], update: Mapping[str, Any], _path: str = ""
+) -> dict[str, Any]:
     """The recorded config with ``update``'s new keys added (at any depth).
 
     Setting a recorded key to the same value is fine; to a different value raises

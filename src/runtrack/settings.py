@@ -74,8 +74,9 @@ def _path(raw: str) -> Path:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("url", "RUNTRACK_URL", _str, None,
-            "A team server (http://host:port). Set: every call goes there. Unset: the "
-            "embedded store under RUNTRACK_DIR."),
+            "A team server (http://host:port): when set, every call goes there; unset: the "
+            "embedded store under RUNTRACK_DIR. (This version has no team-server client "
+            "yet: it refuses such a URL rather than silently using the embedded store.)"),
     Setting("dir", "RUNTRACK_DIR", _path, Path("~/.runtrack").expanduser(),
             "The embedded store: SQLite database, artifacts, journals and caches."),
     Setting("db", "RUNTRACK_DB", _str, None,
@@ -138,6 +139,11 @@ class Settings:
     def db_url(self) -> str:
         """The embedded store's database URL."""
         return self.db or f"sqlite:///{self.dir / 'runtrack.db'}"
+
+    @property
+    def store_url(self) -> str:
+        """Where runs go: the team server if ``RUNTRACK_URL`` is set, else the database."""
+        return self.url or self.db_url
 
     @property
     def artifacts_dir(self) -> Path:

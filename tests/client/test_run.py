@@ -257,3 +257,18 @@ def test_use_dataset_and_artifacts(tmp_path: Path) -> None:
     assert (out / "train.csv").read_text() == "a,b\n1,2\n"
     old = runtrack.Api().download_artifact("churn-model:v0", tmp_path / "m0", project="p")
     assert (old / "model.pkl").read_bytes() == b"\x00model-bytes" * 1000
+
+
+def test_flush_makes_writes_visible_to_readers() -> None:
+    run = runtrack.init(project="p")
+    for i in range(1000):
+        run.log({"x": float(i)})
+    assert run.flush(timeout=30)
+    assert runtrack.Api().run(run.id).metrics["x"].count == 1000
+    run.finish()
+
+
+def test_team_server_url_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNTRACK_URL", "http://127.0.0.1:9")
+    with pytest.raises(ValidationError, match=r"RUNTRACK_URL|team server"):
+        runtrack.init(project="p")

@@ -83,10 +83,10 @@ def _cell(r: Any, field: str) -> str:
 
 
 def _table(runs: list[Any], project: str | None, columns: str | None) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
-
-    import sys
 
     # piped output (grep, files) gets full lines instead of an 80-column squeeze
     console = Console(width=None if sys.stdout.isatty() else 240)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._common import emit_json, handle_errors, json_option
+
+if TYPE_CHECKING:
+    from ..artifacts.base import ArtifactStore
+    from ..client._sync import SyncResult
+    from ..store.base import TrackingStore
 
 
 @click.command()
@@ -34,7 +40,7 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
         mine = []
         for p in paths:
             h = journal_header(p)
-            if h is None or h.get("target") in (None, s.db_url):
+            if h is None or h.get("target") in (None, s.store_url):
                 mine.append(p)
         paths = mine
     if as_json or not paths:
@@ -56,13 +62,14 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _with_progress(paths, store, arts):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+def _with_progress(paths: list[Path], store: TrackingStore, arts: ArtifactStore
+                   ) -> list[SyncResult]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
     from ..client._sync import sync_all
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn()) as bar:
-        tasks: dict[Path, int] = {}
+        tasks: dict[Path, TaskID] = {}
 
         def progress(path: Path, done: int, total: int) -> None:
             if path not in tasks:

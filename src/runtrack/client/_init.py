@@ -29,7 +29,7 @@ from ._sink import JournalSink, NullSink
 from ._state import STATE
 from .run import Run
 
-log = logging.getLogger("runtrack")
+logger = logging.getLogger("runtrack")
 
 
 def init(
@@ -87,7 +87,7 @@ def init(
         try:
             store.create_run(spec)
         except StoreUnavailableError as exc:
-            log.warning("runtrack: store unreachable (%s); logging locally, the run will be "
+            logger.warning("runtrack: store unreachable (%s); logging locally, the run will be "
                         "created when it is back", exc)
             pending_create = spec
     stream = new_stream_id()
@@ -152,14 +152,14 @@ def _register(run: Run, s: settings_mod.Settings, *, capture: bool) -> Run:
     if capture:
         _start_capture(run, s)
         _hooks.install()
-        if run.mode == "online" and s.db_url not in STATE.recovered:
+        if run.mode == "online" and s.store_url not in STATE.recovered:
             from ._sync import recover_in_background
 
-            STATE.recovered.add(s.db_url)
-            recover_in_background(s.journal_dir, s.db_url, STATE.store(s),
+            STATE.recovered.add(s.store_url)
+            recover_in_background(s.journal_dir, s.store_url, STATE.store(s),
                                   STATE.artifact_store(s))
         if not s.quiet:
-            where = "offline, ship with `runtrack sync`" if run.mode == "offline" else s.db_url
+            where = "offline, ship with `runtrack sync`" if run.mode == "offline" else s.store_url
             print(f"runtrack: run {run.name} ({run.id}) in project {run.project} [{where}]",
                   file=sys.stderr)
     return run
@@ -175,7 +175,7 @@ def _header(s: settings_mod.Settings, spec: RunSpec, stream: str, *, resume: boo
             ) -> dict[str, Any]:
     return {
         "run": spec.to_json(), "stream": stream, "mode": s.mode, "resume": resume,
-        "target": s.db_url if s.mode == "online" else None, "pid": os.getpid(),
+        "target": s.store_url if s.mode == "online" else None, "pid": os.getpid(),
         "host": spec.host,
     }
 
@@ -229,7 +229,7 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
             if hydra is not None:
                 sections["hydra"] = hydra
         except Exception:  # pragma: no cover - provenance must never break training
-            log.debug("provenance capture failed", exc_info=True)
+            logger.debug("provenance capture failed", exc_info=True)
         if run.status == "running" and sections:
             run._provenance.update(sections)
             run._sink.op(ProvenanceOp(sections))

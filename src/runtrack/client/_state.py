@@ -36,7 +36,7 @@ class ProcessState:
     def store(self, settings: Settings) -> TrackingStore:
         from ..store.registry import open_store
 
-        url = settings.db_url
+        url = settings.store_url
         with self.lock:
             st = self.stores.get(url)
             if st is None:

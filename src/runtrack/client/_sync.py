@@ -94,7 +94,7 @@ def _replay_locked(
             return SyncResult(str(path), None, "corrupt", message="not a runtrack journal")
         path.unlink(missing_ok=True)  # empty: the process died before writing its header
         return SyncResult(str(path), None, "synced", message="empty journal removed")
-    spec = RunSpec.from_json(header["run"])  # type: ignore[arg-type]
+    spec = RunSpec.from_json(header["run"])
     stream = str(header["stream"])
     try:
         store.create_run(spec)

@@ -279,7 +279,7 @@ class Run:
             self.finish()
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finish("killed", "interrupted (KeyboardInterrupt)")
-        elif issubclass(exc_type, SystemExit) and exc is not None and exc.code in (0, None):
+        elif isinstance(exc, SystemExit) and exc.code in (0, None):
             self.finish()
         else:
             text = "".join(traceback.format_exception(exc_type, exc, tb))

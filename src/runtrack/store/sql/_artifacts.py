@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from ...entities import ArtifactFile, ArtifactSpec, ArtifactVersion
-from ...errors import ArtifactNotFoundError, ValidationError
 from ...artifacts.base import validate_digest
 from ...artifacts.manifest import (
+    manifest_digest,
     validate_alias,
     validate_artifact_name,
     validate_artifact_type,
-    manifest_digest,
     validate_manifest,
 )
+from ...entities import ArtifactFile, ArtifactSpec, ArtifactVersion
+from ...errors import ArtifactNotFoundError, ValidationError
 from ._records import aliases_of, dumps, to_version, version_columns
 from .schema import artifact_aliases, artifact_files, artifact_versions, artifacts, run_outputs
 

@@ -80,7 +80,7 @@ def _raw(a: array[float] | array[int]) -> bytes:
 
 
 def _from_raw(typecode: str, raw: bytes | bytearray) -> array[float] | array[int]:
-    a: array[float] | array[int] = array(typecode)  # type: ignore[assignment]
+    a: array[float] | array[int] = array(typecode)
     a.frombytes(raw)
     if not _LITTLE:
         a.byteswap()
@@ -115,7 +115,8 @@ def decode_steps(blob: bytes) -> list[int]:
         if stride == 0:
             return [first] * n
         return list(range(first, first + n * stride, stride))
-    return list(accumulate(_from_raw("q", zlib.decompress(blob[1:]))))
+    deltas: array[int] = _from_raw("q", zlib.decompress(blob[1:]))  # type: ignore[assignment]
+    return list(accumulate(deltas))
 
 
 def decode_floats_raw(blob: bytes) -> bytes | bytearray:

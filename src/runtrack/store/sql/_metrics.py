@@ -69,7 +69,7 @@ def transpose(records: Sequence[MetricsRecord]) -> dict[str, Columns]:
         times = array("d", [r.time for r in group])
         big = array("d")
         for r in group:
-            big.extend(r.values)  # type: ignore[arg-type]
+            big.extend(r.values)
         width = len(keys)
         for k, key in enumerate(keys):
             col = big[k::width] if width > 1 else big
@@ -122,11 +122,12 @@ def load_summaries(conn: Connection, run_id: str, keys: Iterable[str]) -> dict[s
     keys = list(keys)
     for i in range(0, len(keys), _IN_BATCH):
         rows = conn.execute(
-            select(t.key, t.value, t.last, t.min, t.max, t.count, t.last_step, t.tail,
-                   t.next_seq).where(t.run_id == run_id, t.key.in_(keys[i : i + _IN_BATCH]))
+            select(t.key, t.value, t.last, t.min, t.max, t.count.label("points"), t.last_step,
+                   t.tail, t.next_seq)
+            .where(t.run_id == run_id, t.key.in_(keys[i : i + _IN_BATCH]))
         )
-        for r in rows:
-            out[r.key] = SummaryRow(r.key, True, r.value, r.last, r.min, r.max, r.count,
+        for r in rows:  # (a Row's .count is tuple.count: hence the label)
+            out[r.key] = SummaryRow(r.key, True, r.value, r.last, r.min, r.max, r.points,
                                     r.last_step, _parse_tail(r.tail), r.next_seq)
     for key in keys:
         if key not in out:

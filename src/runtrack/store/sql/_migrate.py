@@ -52,6 +52,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+        if engine.dialect.name == "postgresql":
+            # fresh statistics: the key/value tables misplan badly without any
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("ANALYZE"))
         after = current_revision(engine)
     return before, after or ""
 

@@ -55,7 +55,7 @@ def project_names(conn: Connection) -> dict[int, str]:
 
 
 def to_record(
-    row: Row[Any], project: str, outputs: tuple[ArtifactVersion, ...] = ()
+    row: Any, project: str, outputs: tuple[ArtifactVersion, ...] = ()
 ) -> RunRecord:
     metrics = loads(row.metrics)
     user_summary = loads(row.summary)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -51,7 +51,7 @@ from ._records import RUN_COLUMNS, dumps, outputs_of, project_names, to_record
 from ._write import apply_batch
 from .schema import projects, run_console, run_params, run_streams, run_tags, runs
 
-T = Any
+T = TypeVar("T")
 
 
 class SqlStore(base.TrackingStore):
@@ -106,8 +106,9 @@ class SqlStore(base.TrackingStore):
     # -- projects ----------------------------------------------------------------------
     def list_projects(self) -> list[Project]:
         def go(conn: Connection) -> list[Project]:
-            counts = dict(conn.execute(select(runs.c.project_id, func.count())
-                                       .group_by(runs.c.project_id)).all())
+            counts: dict[int, int] = {
+                r[0]: r[1] for r in conn.execute(
+                    select(runs.c.project_id, func.count()).group_by(runs.c.project_id))}
             rows = conn.execute(select(projects).order_by(projects.c.name))
             return [Project(r.name, utc_from_timestamp(r.created_at),  # type: ignore[arg-type]
                             counts.get(r.id, 0)) for r in rows]
