@@ -1,6 +1,6 @@
 """Regenerate docs/cli.md from the commands' own help (a test checks it is current):
 
-    .venv/bin/python docs/gen_cli.py > docs/cli.md
+.venv/bin/python docs/gen_cli.py > docs/cli.md
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ def _help(cmd: click.Command, path: list[str], parent: click.Context | None = No
     return cmd.get_help(_ctx(cmd, path, parent))
 
 
-def _ctx(cmd: click.Command, path: list[str], parent: click.Context | None = None
-         ) -> click.Context:
+def _ctx(cmd: click.Command, path: list[str], parent: click.Context | None = None) -> click.Context:
     settings = {"terminal_width": 100, **cmd.context_settings}
     return click.Context(cmd, info_name=path[-1], parent=parent, **settings)
 
@@ -38,13 +37,18 @@ def render() -> str:
     for name in sorted(COMMANDS):
         cmd = group.get_command(root, name)
         assert cmd is not None
-        out += ["", f"## runtrack {name}", "", "```", _help(cmd, ["runtrack", name], root),
-                "```"]
+        out += ["", f"## runtrack {name}", "", "```", _help(cmd, ["runtrack", name], root), "```"]
         if isinstance(cmd, click.Group):
             mid = _ctx(cmd, ["runtrack", name], root)
             for sub in sorted(cmd.commands):
-                out += ["", f"### runtrack {name} {sub}", "", "```",
-                        _help(cmd.commands[sub], ["runtrack", name, sub], mid), "```"]
+                out += [
+                    "",
+                    f"### runtrack {name} {sub}",
+                    "",
+                    "```",
+                    _help(cmd.commands[sub], ["runtrack", name, sub], mid),
+                    "```",
+                ]
     return "\n".join(out) + "\n"
 
 

@@ -1,6 +1,6 @@
 """Regenerate docs/settings.md from runtrack.settings.SETTINGS:
 
-    .venv/bin/python docs/gen_settings.py > docs/settings.md
+.venv/bin/python docs/gen_settings.py > docs/settings.md
 """
 
 from __future__ import annotations

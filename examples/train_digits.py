@@ -46,31 +46,41 @@ def main() -> None:
         run.use_dataset(data_file, name="sklearn-digits")
         X, y = datasets.load_digits(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=args.test_size, random_state=args.seed, stratify=y)
+            X, y, test_size=args.test_size, random_state=args.seed, stratify=y
+        )
         X_train, X_val, y_train, y_val = train_test_split(
-            X_train, y_train, test_size=0.2, random_state=args.seed, stratify=y_train)
+            X_train, y_train, test_size=0.2, random_state=args.seed, stratify=y_train
+        )
         scaler = StandardScaler().fit(X_train)
         X_train, X_val, X_test = (scaler.transform(a) for a in (X_train, X_val, X_test))
         run.config.update({"n_train": len(X_train), "n_val": len(X_val), "n_test": len(X_test)})
 
         classes = np.unique(y)
-        model = SGDClassifier(loss="log_loss", learning_rate="invscaling", eta0=args.lr,
-                              alpha=args.alpha, random_state=args.seed)
+        model = SGDClassifier(
+            loss="log_loss",
+            learning_rate="invscaling",
+            eta0=args.lr,
+            alpha=args.alpha,
+            random_state=args.seed,
+        )
         rng = np.random.default_rng(args.seed)
         best_val, best_epoch, since_best = float("inf"), -1, 0
         for epoch in range(args.epochs):
             order = rng.permutation(len(X_train))
             for start in range(0, len(order), args.batch_size):
-                idx = order[start:start + args.batch_size]
+                idx = order[start : start + args.batch_size]
                 model.partial_fit(X_train[idx], y_train[idx], classes=classes)
             train_loss = log_loss(y_train, model.predict_proba(X_train), labels=classes)
             val_proba = model.predict_proba(X_val)
             val_loss = log_loss(y_val, val_proba, labels=classes)
-            run.log({
-                "train/loss": train_loss,
-                "val/loss": val_loss,
-                "val/acc": accuracy_score(y_val, classes[val_proba.argmax(1)]),
-            }, step=epoch)
+            run.log(
+                {
+                    "train/loss": train_loss,
+                    "val/loss": val_loss,
+                    "val/acc": accuracy_score(y_val, classes[val_proba.argmax(1)]),
+                },
+                step=epoch,
+            )
             if val_loss < best_val - 1e-4:
                 best_val, best_epoch, since_best = val_loss, epoch, 0
             else:
@@ -79,21 +89,24 @@ def main() -> None:
                     break
 
         pred = model.predict(X_test)
-        run.summary.update({
-            "test/acc": accuracy_score(y_test, pred),
-            "test/f1_macro": f1_score(y_test, pred, average="macro"),
-            "test/loss": log_loss(y_test, model.predict_proba(X_test), labels=classes),
-            "best_val_loss": best_val,
-            "best_epoch": best_epoch,
-            "epochs_run": epoch + 1,
-        })
+        run.summary.update(
+            {
+                "test/acc": accuracy_score(y_test, pred),
+                "test/f1_macro": f1_score(y_test, pred, average="macro"),
+                "test/loss": log_loss(y_test, model.predict_proba(X_test), labels=classes),
+                "best_val_loss": best_val,
+                "best_epoch": best_epoch,
+                "epochs_run": epoch + 1,
+            }
+        )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.pkl"
             with open(path, "wb") as f:
                 pickle.dump({"scaler": scaler, "model": model}, f)
             run.log_artifact(path, name="digits-model", type="model")
-        print(f"test accuracy {run.summary['test/acc']:.4f} after {epoch + 1} epochs "
-              f"(run {run.id})")
+        print(
+            f"test accuracy {run.summary['test/acc']:.4f} after {epoch + 1} epochs (run {run.id})"
+        )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,5 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/demo.sh" in readme and "bash scripts/test.sh" in readme
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
-    for doc in ("user-guide.md", "api.md", "query.md", "cli.md", "settings.md",
-                "architecture.md"):
+    for doc in ("user-guide.md", "api.md", "query.md", "cli.md", "settings.md", "architecture.md"):
         assert (DOCS / doc).exists() and doc in readme

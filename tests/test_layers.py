@@ -14,8 +14,14 @@ FORBIDDEN = {
     "query": ("runtrack.client", "runtrack.cli", "runtrack.store", "runtrack.artifacts"),
     "client": ("runtrack.cli",),
 }
-STDLIB_ONLY = ("entities.py", "errors.py", "settings.py", "protocol.py", "configdoc.py",
-               "validation.py")
+STDLIB_ONLY = (
+    "entities.py",
+    "errors.py",
+    "settings.py",
+    "protocol.py",
+    "configdoc.py",
+    "validation.py",
+)
 
 
 def _imports(path: Path) -> list[str]:
@@ -51,5 +57,6 @@ def test_base_modules_use_only_the_standard_library() -> None:
     for fname in STDLIB_ONLY:
         for name in _imports(SRC / fname):
             top = name.split(".")[0]
-            assert top in ("runtrack", "__future__") or top in sys.stdlib_module_names, \
+            assert top in ("runtrack", "__future__") or top in sys.stdlib_module_names, (
                 f"{fname} imports {name}"
+            )

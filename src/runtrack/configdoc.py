@@ -28,8 +28,9 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
                 stack.append((dotted + ".", value))
                 continue
             if dotted in out:
-                raise ConfigError(f"config key {dotted!r} is given twice (as a dotted key "
-                                  "and as a nested key)")
+                raise ConfigError(
+                    f"config key {dotted!r} is given twice (as a dotted key and as a nested key)"
+                )
             out[dotted] = value
     return out
 

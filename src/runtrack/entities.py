@@ -147,17 +147,27 @@ class DatasetInput:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": self.path, "digest": self.digest, "size": self.size,
-            "file_count": self.file_count, "kind": self.kind, "name": self.name,
-            "dvc_md5": self.dvc_md5, "dvc_source": self.dvc_source,
+            "path": self.path,
+            "digest": self.digest,
+            "size": self.size,
+            "file_count": self.file_count,
+            "kind": self.kind,
+            "name": self.name,
+            "dvc_md5": self.dvc_md5,
+            "dvc_source": self.dvc_source,
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> DatasetInput:
         return cls(
-            path=d["path"], digest=d["digest"], size=int(d["size"]),
-            file_count=int(d["file_count"]), kind=d["kind"], name=d.get("name"),
-            dvc_md5=d.get("dvc_md5"), dvc_source=d.get("dvc_source"),
+            path=d["path"],
+            digest=d["digest"],
+            size=int(d["size"]),
+            file_count=int(d["file_count"]),
+            kind=d["kind"],
+            name=d.get("name"),
+            dvc_md5=d.get("dvc_md5"),
+            dvc_source=d.get("dvc_source"),
         )
 
 
@@ -226,18 +236,32 @@ class RunSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "project": self.project, "name": self.name, "user": self.user,
-            "host": self.host, "start_time": self.start_time, "config": dict(self.config),
-            "tags": dict(self.tags), "notes": self.notes, "group": self.group,
+            "id": self.id,
+            "project": self.project,
+            "name": self.name,
+            "user": self.user,
+            "host": self.host,
+            "start_time": self.start_time,
+            "config": dict(self.config),
+            "tags": dict(self.tags),
+            "notes": self.notes,
+            "group": self.group,
             "parent_id": self.parent_id,
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RunSpec:
         return cls(
-            id=d["id"], project=d["project"], name=d["name"], user=d["user"],
-            host=d["host"], start_time=float(d["start_time"]), config=d.get("config") or {},
-            tags=d.get("tags") or {}, notes=d.get("notes"), group=d.get("group"),
+            id=d["id"],
+            project=d["project"],
+            name=d["name"],
+            user=d["user"],
+            host=d["host"],
+            start_time=float(d["start_time"]),
+            config=d.get("config") or {},
+            tags=d.get("tags") or {},
+            notes=d.get("notes"),
+            group=d.get("group"),
             parent_id=d.get("parent_id"),
         )
 
@@ -297,12 +321,16 @@ class MetricSeries:
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Plain lists (one Python object per point)."""
+
         def as_list(col: Sequence[Any]) -> list[Any]:
             tolist = getattr(col, "tolist", None)
-            return tolist() if tolist is not None else list(col)  # type: ignore[no-any-return]
+            return tolist() if tolist is not None else list(col)
 
-        return {"step": as_list(self.step), "value": as_list(self.value),
-                "time": as_list(self.time)}
+        return {
+            "step": as_list(self.step),
+            "value": as_list(self.value),
+            "time": as_list(self.time),
+        }
 
 
 # --------------------------------------------------------------------------------------
@@ -377,7 +405,14 @@ class ArtifactOp:
 
 
 Op: TypeAlias = (
-    ConfigOp | SummaryOp | TagsOp | NotesOp | StatusOp | ProvenanceOp | InputOp | ConsoleOp
+    ConfigOp
+    | SummaryOp
+    | TagsOp
+    | NotesOp
+    | StatusOp
+    | ProvenanceOp
+    | InputOp
+    | ConsoleOp
     | ArtifactOp
 )
 

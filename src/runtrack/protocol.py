@@ -30,8 +30,11 @@ from .errors import ValidationError
 
 def spec_to_json(spec: ArtifactSpec) -> dict[str, Any]:
     return {
-        "name": spec.name, "type": spec.type, "digest": spec.digest,
-        "metadata": dict(spec.metadata), "aliases": list(spec.aliases),
+        "name": spec.name,
+        "type": spec.type,
+        "digest": spec.digest,
+        "metadata": dict(spec.metadata),
+        "aliases": list(spec.aliases),
         "files": [[f.path, f.digest, f.size] for f in spec.files],
     }
 
@@ -40,8 +43,12 @@ def spec_from_json(d: Mapping[str, Any]) -> ArtifactSpec:
     try:
         files = tuple(ArtifactFile(str(p), str(g), int(s)) for p, g, s in d["files"])
         return ArtifactSpec(
-            name=d["name"], type=d["type"], files=files, digest=d["digest"],
-            metadata=dict(d.get("metadata") or {}), aliases=tuple(d.get("aliases") or ()),
+            name=d["name"],
+            type=d["type"],
+            files=files,
+            digest=d["digest"],
+            metadata=dict(d.get("metadata") or {}),
+            aliases=tuple(d.get("aliases") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValidationError(f"malformed artifact spec: {exc!r}") from None

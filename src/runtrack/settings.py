@@ -73,43 +73,114 @@ def _path(raw: str) -> Path:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("url", "RUNTRACK_URL", _str, None,
-            "A team server (http://host:port): when set, every call goes there; unset: the "
-            "embedded store under RUNTRACK_DIR. (This version has no team-server client "
-            "yet: it refuses such a URL rather than silently using the embedded store.)"),
-    Setting("dir", "RUNTRACK_DIR", _path, Path("~/.runtrack").expanduser(),
-            "The embedded store: SQLite database, artifacts, journals and caches."),
-    Setting("db", "RUNTRACK_DB", _str, None,
-            "Database URL for the store instead of RUNTRACK_DIR/runtrack.db "
-            "(sqlite:///path or postgresql://user@host/db)."),
+    Setting(
+        "url",
+        "RUNTRACK_URL",
+        _str,
+        None,
+        "A team server (http://host:port): when set, every call goes there; unset: the "
+        "embedded store under RUNTRACK_DIR. (This version has no team-server client "
+        "yet: it refuses such a URL rather than silently using the embedded store.)",
+    ),
+    Setting(
+        "dir",
+        "RUNTRACK_DIR",
+        _path,
+        Path("~/.runtrack").expanduser(),
+        "The embedded store: SQLite database, artifacts, journals and caches.",
+    ),
+    Setting(
+        "db",
+        "RUNTRACK_DB",
+        _str,
+        None,
+        "Database URL for the store instead of RUNTRACK_DIR/runtrack.db "
+        "(sqlite:///path or postgresql://user@host/db).",
+    ),
     Setting("token", "RUNTRACK_TOKEN", _str, None, "API token for the team server."),
     Setting("project", "RUNTRACK_PROJECT", str, "default", "Default project of new runs."),
-    Setting("mode", "RUNTRACK_MODE", _mode, "online",
-            "online: write to the store as you go; offline: record locally only, ship with "
-            "`runtrack sync`; disabled: every call is a no-op."),
-    Setting("flush_interval", "RUNTRACK_FLUSH_INTERVAL", _pos_float, 0.5,
-            "Seconds between shipments of the background writer."),
-    Setting("heartbeat_interval", "RUNTRACK_HEARTBEAT_INTERVAL", _pos_float, 10.0,
-            "Seconds between heartbeats of a running run."),
-    Setting("crash_after", "RUNTRACK_CRASH_AFTER", _pos_float, 90.0,
-            "A running run whose last heartbeat is older than this many seconds (by the "
-            "store's clock) is marked crashed."),
-    Setting("system_metrics_interval", "RUNTRACK_SYSTEM_METRICS_INTERVAL", _nonneg_float, 15.0,
-            "Seconds between samples of system/* metrics (CPU, RAM, RSS, GPU); 0 turns them off."),
-    Setting("console", "RUNTRACK_CONSOLE", _bool, True,
-            "Capture the run's stdout/stderr into its log."),
-    Setting("console_max_bytes", "RUNTRACK_CONSOLE_MAX_BYTES", _nonneg_int, 10_000_000,
-            "Cap on the captured log of one run; output beyond it is counted, not stored."),
-    Setting("capture_git", "RUNTRACK_CAPTURE_GIT", _bool, True,
-            "Record git commit, branch, remote, dirty flag and the uncommitted diff."),
-    Setting("diff_max_bytes", "RUNTRACK_DIFF_MAX_BYTES", _nonneg_int, 2_000_000,
-            "Cap on the recorded uncommitted diff (untracked text files included)."),
-    Setting("untracked_file_max_bytes", "RUNTRACK_UNTRACKED_FILE_MAX_BYTES", _nonneg_int,
-            200_000, "Untracked text files larger than this are listed, not included in the diff."),
-    Setting("capture_packages", "RUNTRACK_CAPTURE_PACKAGES", _bool, True,
-            "Record the installed Python packages and their versions."),
-    Setting("quiet", "RUNTRACK_QUIET", _bool, False,
-            "Print nothing (no run banner, no warnings on stderr)."),
+    Setting(
+        "mode",
+        "RUNTRACK_MODE",
+        _mode,
+        "online",
+        "online: write to the store as you go; offline: record locally only, ship with "
+        "`runtrack sync`; disabled: every call is a no-op.",
+    ),
+    Setting(
+        "flush_interval",
+        "RUNTRACK_FLUSH_INTERVAL",
+        _pos_float,
+        0.5,
+        "Seconds between shipments of the background writer.",
+    ),
+    Setting(
+        "heartbeat_interval",
+        "RUNTRACK_HEARTBEAT_INTERVAL",
+        _pos_float,
+        10.0,
+        "Seconds between heartbeats of a running run.",
+    ),
+    Setting(
+        "crash_after",
+        "RUNTRACK_CRASH_AFTER",
+        _pos_float,
+        90.0,
+        "A running run whose last heartbeat is older than this many seconds (by the "
+        "store's clock) is marked crashed.",
+    ),
+    Setting(
+        "system_metrics_interval",
+        "RUNTRACK_SYSTEM_METRICS_INTERVAL",
+        _nonneg_float,
+        15.0,
+        "Seconds between samples of system/* metrics (CPU, RAM, RSS, GPU); 0 turns them off.",
+    ),
+    Setting(
+        "console", "RUNTRACK_CONSOLE", _bool, True, "Capture the run's stdout/stderr into its log."
+    ),
+    Setting(
+        "console_max_bytes",
+        "RUNTRACK_CONSOLE_MAX_BYTES",
+        _nonneg_int,
+        10_000_000,
+        "Cap on the captured log of one run; output beyond it is counted, not stored.",
+    ),
+    Setting(
+        "capture_git",
+        "RUNTRACK_CAPTURE_GIT",
+        _bool,
+        True,
+        "Record git commit, branch, remote, dirty flag and the uncommitted diff.",
+    ),
+    Setting(
+        "diff_max_bytes",
+        "RUNTRACK_DIFF_MAX_BYTES",
+        _nonneg_int,
+        2_000_000,
+        "Cap on the recorded uncommitted diff (untracked text files included).",
+    ),
+    Setting(
+        "untracked_file_max_bytes",
+        "RUNTRACK_UNTRACKED_FILE_MAX_BYTES",
+        _nonneg_int,
+        200_000,
+        "Untracked text files larger than this are listed, not included in the diff.",
+    ),
+    Setting(
+        "capture_packages",
+        "RUNTRACK_CAPTURE_PACKAGES",
+        _bool,
+        True,
+        "Record the installed Python packages and their versions.",
+    ),
+    Setting(
+        "quiet",
+        "RUNTRACK_QUIET",
+        _bool,
+        False,
+        "Print nothing (no run banner, no warnings on stderr).",
+    ),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}

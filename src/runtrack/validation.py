@@ -159,10 +159,8 @@ def check_group(group: object) -> str | None:
 
 def check_status(status: object) -> str:
     if status not in RUN_STATUSES:
-        raise ValidationError(
-            f"status {_show(status)} is not one of {', '.join(RUN_STATUSES)}"
-        )
-    return status  # type: ignore[return-value]
+        raise ValidationError(f"status {_show(status)} is not one of {', '.join(RUN_STATUSES)}")
+    return status
 
 
 def check_summary(values: object) -> dict[str, Any]:

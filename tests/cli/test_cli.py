@@ -36,8 +36,9 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def _runs() -> list[str]:
     ids = []
     for i, lr in enumerate((0.1, 0.01, 0.001)):
-        with runtrack.init(project="churn", config={"lr": lr, "depth": i},
-                           tags={"stage": "dev"}) as run:
+        with runtrack.init(
+            project="churn", config={"lr": lr, "depth": i}, tags={"stage": "dev"}
+        ) as run:
             for step in range(20):
                 run.log({"loss": lr * (20 - step), "auc": 0.8 + i / 100})
             run.summary["best"] = i
@@ -52,8 +53,9 @@ def test_ls_table_and_json() -> None:
     for i in ids:
         assert i in out
     assert "metrics.auc" in out and "config.lr" in out
-    code, out, _ = invoke("ls", "churn", "--filter", "config.lr < 0.05", "--sort",
-                          "metrics.auc desc", "--json")
+    code, out, _ = invoke(
+        "ls", "churn", "--filter", "config.lr < 0.05", "--sort", "metrics.auc desc", "--json"
+    )
     rows = json.loads(out)
     assert [r["id"] for r in rows] == [ids[2], ids[1]]
     assert rows[0]["config"]["lr"] == 0.001 and rows[0]["status"] == "finished"
@@ -72,16 +74,18 @@ def test_show_by_id_prefix_and_latest() -> None:
     assert "git" in doc["provenance"] and "command" in doc["provenance"]
 
 
-@pytest.mark.parametrize("args,needle", [
-    (("ls", "--filter", "metrics.auc >"), "position"),
-    (("ls", "--filter", "bogus.x = 1"), "position"),
-    (("ls", "--sort", "metrics.auc sideways"), "position"),
-    (("show", "zzzzzzzzzzzzzzzz"), "no run"),
-    (("show", "../../etc/passwd"), "run reference"),
-    (("ls", "not a project!"), "project name"),
-])
-def test_bad_input_gets_a_clear_error_not_a_traceback(args: tuple[str, ...], needle: str
-                                                      ) -> None:
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("ls", "--filter", "metrics.auc >"), "position"),
+        (("ls", "--filter", "bogus.x = 1"), "position"),
+        (("ls", "--sort", "metrics.auc sideways"), "position"),
+        (("show", "zzzzzzzzzzzzzzzz"), "no run"),
+        (("show", "../../etc/passwd"), "run reference"),
+        (("ls", "not a project!"), "project name"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_not_a_traceback(args: tuple[str, ...], needle: str) -> None:
     _runs()
     code, out, err = invoke(*args)
     assert code != 0

@@ -26,23 +26,33 @@ CHILD = textwrap.dedent("""
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(RUNTRACK_DIR=str(tmp_path / "rt"), RUNTRACK_QUIET="1",
-               RUNTRACK_SYSTEM_METRICS_INTERVAL="0", RUNTRACK_CAPTURE_PACKAGES="0",
-               RUNTRACK_FLUSH_INTERVAL="5")  # ship late: the kill lands with data unshipped
+    env.update(
+        RUNTRACK_DIR=str(tmp_path / "rt"),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+        RUNTRACK_FLUSH_INTERVAL="5",
+    )  # ship late: the kill lands with data unshipped
     return env
 
 
 def _runtrack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runtrack.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runtrack.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("rounds", [3])
 def test_sigkill_mid_logging_then_sync_loses_nothing(tmp_path: Path, rounds: int) -> None:
     env = _env(tmp_path)
     for attempt in range(rounds):
-        child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
-                                 text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, text=True
+        )
         assert child.stdout is not None
         run_id = child.stdout.readline().strip()
         accepted = 0
@@ -56,8 +66,10 @@ def test_sigkill_mid_logging_then_sync_loses_nothing(tmp_path: Path, rounds: int
         done = _runtrack(env, "sync", "--json")
         assert done.returncode == 0, done.stderr
         again = _runtrack(env, "sync", "--json")
-        assert '"synced": []' in again.stdout.replace("\n", "").replace("  ", "") or \
-            '"records": 0' in again.stdout
+        assert (
+            '"synced": []' in again.stdout.replace("\n", "").replace("  ", "")
+            or '"records": 0' in again.stdout
+        )
 
         import runtrack
         from runtrack.client._state import STATE
@@ -90,9 +102,16 @@ def test_eight_processes_one_embedded_store(tmp_path: Path) -> None:
     env = _env(tmp_path)
     env["RUNTRACK_FLUSH_INTERVAL"] = "0.05"  # many small transactions: maximum contention
     n = 5000
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(n), str(w)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for w in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(n), str(w)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(8)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err

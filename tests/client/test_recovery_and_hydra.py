@@ -15,8 +15,12 @@ import pytest
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(RUNTRACK_DIR=str(tmp_path / "rt"), RUNTRACK_QUIET="1",
-               RUNTRACK_SYSTEM_METRICS_INTERVAL="0", RUNTRACK_CAPTURE_PACKAGES="0")
+    env.update(
+        RUNTRACK_DIR=str(tmp_path / "rt"),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+    )
     return env
 
 
@@ -24,14 +28,22 @@ def test_next_init_recovers_a_killed_process(tmp_path: Path) -> None:
     env = _env(tmp_path)
     env["RUNTRACK_FLUSH_INTERVAL"] = "30"  # nothing shipped before the kill
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import runtrack, time
             run = runtrack.init(project="r")
             for i in range(500):
                 run.log({"x": float(i)})
             print(run.id, flush=True)
             time.sleep(60)
-        """)], env=env, stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     os.kill(child.pid, signal.SIGKILL)
@@ -40,7 +52,10 @@ def test_next_init_recovers_a_killed_process(tmp_path: Path) -> None:
     time.sleep(2.5)  # recovery leaves journals younger than 2 s alone
     env["RUNTRACK_FLUSH_INTERVAL"] = "0.5"
     out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import runtrack, time
             with runtrack.init(project="r") as run:
                 deadline = time.time() + 30
@@ -50,7 +65,13 @@ def test_next_init_recovers_a_killed_process(tmp_path: Path) -> None:
                         break
                     time.sleep(0.2)
             print(r.status, r.metrics["x"].count)
-        """)], env=env, capture_output=True, text=True, timeout=120)
+        """),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["crashed", "500"]
 
@@ -73,18 +94,24 @@ def test_hydra_overrides_and_composed_config_are_recorded(tmp_path: Path) -> Non
     pytest.importorskip("hydra")
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "train.yaml").write_text(
-        "optim:\n  lr: 0.1\n  warmup: ${optim.lr}\nmodel:\n  depth: 4\n")
+        "optim:\n  lr: 0.1\n  warmup: ${optim.lr}\nmodel:\n  depth: 4\n"
+    )
     (tmp_path / "app.py").write_text(HYDRA_APP)
     env = _env(tmp_path)
-    out = subprocess.run([sys.executable, "app.py", "optim.lr=0.01", "+extra=7"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "app.py", "optim.lr=0.01", "+extra=7"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     run_id = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("RUN"))
     import runtrack
 
     r = runtrack.Api(f"sqlite:///{tmp_path / 'rt' / 'runtrack.db'}").run(run_id)
-    assert r.config == {"optim": {"lr": 0.01, "warmup": 0.01}, "model": {"depth": 4},
-                        "extra": 7}
+    assert r.config == {"optim": {"lr": 0.01, "warmup": 0.01}, "model": {"depth": 4}, "extra": 7}
     hydra = r.provenance["hydra"]
     assert list(hydra["overrides"]) == ["optim.lr=0.01", "+extra=7"]
     assert hydra["config_name"] == "train"

@@ -37,8 +37,12 @@ def _no_background_noise(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_log_finish_and_read_back() -> None:
-    run = runtrack.init(project="churn", config={"lr": 1e-3, "model": {"depth": 6}},
-                        tags={"stage": "dev"}, notes="hello")
+    run = runtrack.init(
+        project="churn",
+        config={"lr": 1e-3, "model": {"depth": 6}},
+        tags={"stage": "dev"},
+        notes="hello",
+    )
     assert run.project == "churn" and len(run.id) == 16 and run.name
     for i in range(100):
         run.log({"loss": 1.0 / (i + 1), "acc": i / 100})
@@ -103,8 +107,14 @@ def test_config_types_and_immutability() -> None:
     assert run.config.lr == 0.1 and run.config["layers"] == (64, 32)
     run.finish()
     cfg = runtrack.Api().run(run.id).config
-    assert cfg == {"batch": 32, "name": "x", "opt": None, "lr": 0.1, "layers": [64, 32],
-                   "epochs": 10}
+    assert cfg == {
+        "batch": 32,
+        "name": "x",
+        "opt": None,
+        "lr": 0.1,
+        "layers": [64, 32],
+        "epochs": 10,
+    }
 
 
 def test_omegaconf_config_is_resolved() -> None:
@@ -112,14 +122,22 @@ def test_omegaconf_config_is_resolved() -> None:
     cfg = omegaconf.OmegaConf.create({"lr": 0.01, "sched": {"base": "${lr}", "steps": 5}})
     run = runtrack.init(project="p", config=cfg)
     run.finish()
-    assert runtrack.Api().run(run.id).config == {"lr": 0.01, "sched": {"base": 0.01,
-                                                                        "steps": 5}}
+    assert runtrack.Api().run(run.id).config == {"lr": 0.01, "sched": {"base": 0.01, "steps": 5}}
 
 
-@pytest.mark.parametrize("data", [
-    {"loss": "abc"}, {"loss": None}, {"": 1.0}, {"k\x00": 1.0}, {"x" * 1_000_000: 1.0},
-    {1: 2.0}, [("a", 1.0)], {"a": object()},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"loss": "abc"},
+        {"loss": None},
+        {"": 1.0},
+        {"k\x00": 1.0},
+        {"x" * 1_000_000: 1.0},
+        {1: 2.0},
+        [("a", 1.0)],
+        {"a": object()},
+    ],
+)
 def test_bad_log_input_is_refused_and_nothing_recorded(data: object) -> None:
     run = runtrack.init(project="p")
     run.log({"ok": 1.0})
@@ -131,11 +149,19 @@ def test_bad_log_input_is_refused_and_nothing_recorded(data: object) -> None:
     assert set(h) == {"ok"} and h["ok"]["value"] == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"config": {"fn": print}}, {"config": {"a.b": 1, "a": {"b": 2}}}, {"project": "no spaces"},
-    {"tags": {"k": ["list"]}}, {"mode": "sometimes"}, {"resume": "NOT-AN-ID"},
-    {"parent": 42}, {"name": ""},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"config": {"fn": print}},
+        {"config": {"a.b": 1, "a": {"b": 2}}},
+        {"project": "no spaces"},
+        {"tags": {"k": ["list"]}},
+        {"mode": "sometimes"},
+        {"resume": "NOT-AN-ID"},
+        {"parent": 42},
+        {"name": ""},
+    ],
+)
 def test_bad_init_input(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         runtrack.init(**kwargs)  # type: ignore[arg-type]

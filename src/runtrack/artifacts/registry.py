@@ -14,8 +14,9 @@ def open_artifact_store(location: str | Path) -> ArtifactStore:
     if text.startswith("file://"):
         text = text[len("file://") :]
     elif "://" in text:
-        raise ValidationError(f"artifact location {text!r} is not supported in this build: "
-                              "use a local directory")
+        raise ValidationError(
+            f"artifact location {text!r} is not supported in this build: use a local directory"
+        )
     from .local import LocalArtifactStore
 
     return LocalArtifactStore(Path(text).expanduser())

@@ -68,8 +68,10 @@ def _hint(exc: RuntrackError) -> str:
     if code == "run_not_found":
         return "hint: `runtrack ls` lists runs; ids can be shortened to a unique prefix."
     if code == "invalid_query":
-        return ("hint: fields are config.<key>, metrics.<key>, tags.<key>, run.<attr>; "
-                "see docs/query.md")
+        return (
+            "hint: fields are config.<key>, metrics.<key>, tags.<key>, run.<attr>; "
+            "see docs/query.md"
+        )
     if code == "schema_version":
         return "hint: back up the database, then run `runtrack db upgrade`."
     if code == "store_unavailable":
@@ -96,8 +98,13 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow",
-                "crashed": "magenta"}
+STATUS_STYLE = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "killed": "yellow",
+    "crashed": "magenta",
+}
 
 
 def fmt_value(v: Any) -> str:
@@ -128,8 +135,9 @@ def resolve_run(api: Any, ref: str) -> Any:
             raise RunNotFoundError("no runs recorded yet")
         return runs[0]
     if not re.fullmatch(r"[0-9a-z]{1,32}", ref):
-        raise ValidationError(f"run reference {ref!r} must be a run id, a unique prefix of "
-                              "one, or 'latest'")
+        raise ValidationError(
+            f"run reference {ref!r} must be a run id, a unique prefix of one, or 'latest'"
+        )
     if len(ref) >= 4:
         try:
             return api.run(ref)

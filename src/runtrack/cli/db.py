@@ -6,8 +6,12 @@ import click
 
 from ._common import emit_json, handle_errors, json_option
 
-db_option = click.option("--db", "db_url", metavar="URL",
-                         help="Database URL (default: RUNTRACK_DB or the embedded store).")
+db_option = click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="Database URL (default: RUNTRACK_DB or the embedded store).",
+)
 
 
 @click.group()
@@ -32,14 +36,20 @@ def current(db_url: str | None, as_json: bool) -> None:
         rev = current_revision(engine)
     finally:
         engine.dispose()
-    doc = {"database": engine.url.render_as_string(hide_password=True), "revision": rev,
-           "required": SCHEMA_REVISION, "up_to_date": rev == SCHEMA_REVISION}
+    doc = {
+        "database": engine.url.render_as_string(hide_password=True),
+        "revision": rev,
+        "required": SCHEMA_REVISION,
+        "up_to_date": rev == SCHEMA_REVISION,
+    }
     if as_json:
         emit_json(doc)
     else:
         state = "up to date" if rev == SCHEMA_REVISION else "needs `runtrack db upgrade`"
-        click.echo(f"{doc['database']}: revision {rev or '(empty)'}; runtrack needs "
-                   f"{SCHEMA_REVISION} ({state})")
+        click.echo(
+            f"{doc['database']}: revision {rev or '(empty)'}; runtrack needs "
+            f"{SCHEMA_REVISION} ({state})"
+        )
 
 
 @db.command()

@@ -11,10 +11,15 @@ from ._common import emit_json, handle_errors, json_option
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
-@click.option("--grace", default=3600.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="SECONDS",
-              help="Keep blobs put more recently than this: an upload in progress has not "
-                   "recorded its version yet.")
+@click.option(
+    "--grace",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Keep blobs put more recently than this: an upload in progress has not "
+    "recorded its version yet.",
+)
 @json_option
 @handle_errors
 def gc(dry_run: bool, grace: float, as_json: bool) -> None:
@@ -46,12 +51,21 @@ def gc(dry_run: bool, grace: float, as_json: bool) -> None:
         deleted.append(digest)
         freed += size
     if as_json:
-        emit_json({"dry_run": dry_run, "deleted": deleted, "bytes": freed,
-                   "kept_referenced": kept, "kept_recent": kept_recent})
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "deleted": deleted,
+                "bytes": freed,
+                "kept_referenced": kept,
+                "kept_recent": kept_recent,
+            }
+        )
         return
     verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{verb} {len(deleted)} blobs ({freed:,} bytes); kept {kept} referenced"
-               + (f" and {kept_recent} put within the last {grace:g} s" if kept_recent else ""))
+    click.echo(
+        f"{verb} {len(deleted)} blobs ({freed:,} bytes); kept {kept} referenced"
+        + (f" and {kept_recent} put within the last {grace:g} s" if kept_recent else "")
+    )
 
 
 def _journal_digests(paths: list) -> set[str]:  # type: ignore[type-arg]

@@ -38,11 +38,21 @@ def show(run_ref: str, with_console: bool, as_json: bool) -> None:
     if as_json:
         doc = run_json(r)
         doc.update(
-            error=r.error, provenance=r.provenance.to_dict(),
+            error=r.error,
+            provenance=r.provenance.to_dict(),
             inputs=[d.to_json() for d in r.inputs],
-            outputs=[{"name": v.name, "version": v.version, "type": v.type, "digest": v.digest,
-                      "size": v.size, "files": v.file_count, "aliases": list(v.aliases)}
-                     for v in r.outputs],
+            outputs=[
+                {
+                    "name": v.name,
+                    "version": v.version,
+                    "type": v.type,
+                    "digest": v.digest,
+                    "size": v.size,
+                    "files": v.file_count,
+                    "aliases": list(v.aliases),
+                }
+                for v in r.outputs
+            ],
         )
         if with_console:
             doc["console"] = view.console()
@@ -57,14 +67,19 @@ def sparkline(values: list[float], width: int = 40) -> str:
         return ""
     if len(values) > width:  # bucket means, keeping the shape
         size = len(values) / width
-        buckets = [values[int(i * size): max(int((i + 1) * size), int(i * size) + 1)]
-                   for i in range(width)]
-        values = [sum(b2) / len(b2) if (b2 := [v for v in b if math.isfinite(v)]) else math.nan
-                  for b in buckets]
+        buckets = [
+            values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)]
+            for i in range(width)
+        ]
+        values = [
+            sum(b2) / len(b2) if (b2 := [v for v in b if math.isfinite(v)]) else math.nan
+            for b in buckets
+        ]
     lo, hi = min(finite), max(finite)
     span = hi - lo or 1.0
-    return "".join(" " if not math.isfinite(v) else _SPARK[int((v - lo) / span * 7)]
-                   for v in values)
+    return "".join(
+        " " if not math.isfinite(v) else _SPARK[int((v - lo) / span * 7)] for v in values
+    )
 
 
 def _print(view: Any, with_console: bool) -> None:
@@ -76,11 +91,13 @@ def _print(view: Any, with_console: bool) -> None:
 
     con = Console(width=None if sys.stdout.isatty() else 160)
     style = STATUS_STYLE.get(r.status, "")
-    con.print(f"[bold]{r.name}[/]  {r.id}  project [bold]{r.project}[/]  "
-              f"[{style}]{r.status}[/]")
-    con.print(f"started {local_time(r.start_time)}  duration {duration(r.duration)}  "
-              f"by {r.user}@{r.host}" + (f"  group {r.group}" if r.group else "") +
-              (f"  parent {r.parent_id}" if r.parent_id else ""))
+    con.print(f"[bold]{r.name}[/]  {r.id}  project [bold]{r.project}[/]  [{style}]{r.status}[/]")
+    con.print(
+        f"started {local_time(r.start_time)}  duration {duration(r.duration)}  "
+        f"by {r.user}@{r.host}"
+        + (f"  group {r.group}" if r.group else "")
+        + (f"  parent {r.parent_id}" if r.parent_id else "")
+    )
     if r.tags:
         con.print("tags: " + ", ".join(f"{k}={v}" for k, v in r.tags.items()))
     if r.notes:
@@ -108,13 +125,20 @@ def _print(view: Any, with_console: bool) -> None:
         for k in sorted(set(keys) | {k for k in r.summary if not k.startswith("system/")}):
             m = r.metrics.get(k)
             curve = sparkline(list(hist[k]["value"])) if k in hist else ""
-            t.add_row(k, fmt_value(r.summary.get(k)), fmt_value(m.min if m else None),
-                      fmt_value(m.max if m else None), str(m.count if m else "-"), curve)
+            t.add_row(
+                k,
+                fmt_value(r.summary.get(k)),
+                fmt_value(m.min if m else None),
+                fmt_value(m.max if m else None),
+                str(m.count if m else "-"),
+                curve,
+            )
         con.print(t)
 
     p = r.provenance
-    t = Table(title="provenance", box=None, title_justify="left", header_style="bold",
-              show_header=False)
+    t = Table(
+        title="provenance", box=None, title_justify="left", header_style="bold", show_header=False
+    )
     t.add_column("what")
     t.add_column("value")
     git = p.get("git")
@@ -149,16 +173,16 @@ def _print(view: Any, with_console: bool) -> None:
         for col in ("path", "sha256", "size", "files", "dvc md5"):
             t.add_column(col)
         for d in r.inputs:
-            t.add_row(d.path, d.digest[:16], f"{d.size:,}", str(d.file_count),
-                      d.dvc_md5 or "-")
+            t.add_row(d.path, d.digest[:16], f"{d.size:,}", str(d.file_count), d.dvc_md5 or "-")
         con.print(t)
     if r.outputs:
         t = Table(title="artifacts", box=None, title_justify="left", header_style="bold")
         for col in ("name", "version", "type", "files", "size", "aliases"):
             t.add_column(col)
         for v in r.outputs:
-            t.add_row(v.name, v.version, v.type, str(v.file_count), f"{v.size:,}",
-                      ", ".join(v.aliases))
+            t.add_row(
+                v.name, v.version, v.type, str(v.file_count), f"{v.size:,}", ", ".join(v.aliases)
+            )
         con.print(t)
     if with_console:
         con.rule("console")

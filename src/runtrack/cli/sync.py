@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("journals", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--all", "all_", is_flag=True,
-              help="Also ship journals recorded for another store to this one.")
+@click.option(
+    "--all", "all_", is_flag=True, help="Also ship journals recorded for another store to this one."
+)
 @json_option
 @handle_errors
 def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
@@ -62,8 +63,9 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _with_progress(paths: list[Path], store: TrackingStore, arts: ArtifactStore
-                   ) -> list[SyncResult]:
+def _with_progress(
+    paths: list[Path], store: TrackingStore, arts: ArtifactStore
+) -> list[SyncResult]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
     from ..client._sync import sync_all
@@ -76,5 +78,4 @@ def _with_progress(paths: list[Path], store: TrackingStore, arts: ArtifactStore
                 tasks[path] = bar.add_task(path.name[:40], total=total)
             bar.update(tasks[path], completed=done, total=total)
 
-        return sync_all(paths, store, local_artifacts=arts, artifacts=arts,
-                        on_progress=progress)
+        return sync_all(paths, store, local_artifacts=arts, artifacts=arts, on_progress=progress)

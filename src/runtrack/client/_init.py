@@ -68,18 +68,37 @@ def init(
         check_project(project)
 
     if s.mode == "disabled":
-        return _register(Run(
-            id=resume or new_run_id(), name=name or "disabled", project=project or s.project,
-            config=cfg, tags=clean_tags, notes=notes, group=group, parent_id=parent_id,
-            mode="disabled", sink=NullSink(),
-        ), s, capture=False)
+        return _register(
+            Run(
+                id=resume or new_run_id(),
+                name=name or "disabled",
+                project=project or s.project,
+                config=cfg,
+                tags=clean_tags,
+                notes=notes,
+                group=group,
+                parent_id=parent_id,
+                mode="disabled",
+                sink=NullSink(),
+            ),
+            s,
+            capture=False,
+        )
     if resume is not None:
         return _resume(s, resume, project, cfg, clean_tags, notes)
 
     spec = RunSpec(
-        id=new_run_id(), project=project or check_project(s.project),
-        name=name or new_run_name(), user=_user(), host=_host(), start_time=time.time(),
-        config=cfg, tags=clean_tags, notes=notes, group=group, parent_id=parent_id,
+        id=new_run_id(),
+        project=project or check_project(s.project),
+        name=name or new_run_name(),
+        user=_user(),
+        host=_host(),
+        start_time=time.time(),
+        config=cfg,
+        tags=clean_tags,
+        notes=notes,
+        group=group,
+        parent_id=parent_id,
     )
     store = STATE.store(s) if s.mode == "online" else None
     pending_create: RunSpec | None = None
@@ -87,52 +106,101 @@ def init(
         try:
             store.create_run(spec)
         except StoreUnavailableError as exc:
-            logger.warning("runtrack: store unreachable (%s); logging locally, the run will be "
-                        "created when it is back", exc)
+            logger.warning(
+                "runtrack: store unreachable (%s); logging locally, the run will be "
+                "created when it is back",
+                exc,
+            )
             pending_create = spec
     stream = new_stream_id()
     sink = JournalSink(
-        journal_path(s.journal_dir, spec.id, stream), _header(s, spec, stream, resume=False),
-        run_id=spec.id, stream=stream, store=store, flush_interval=s.flush_interval,
-        heartbeat_interval=s.heartbeat_interval, create=pending_create,
+        journal_path(s.journal_dir, spec.id, stream),
+        _header(s, spec, stream, resume=False),
+        run_id=spec.id,
+        stream=stream,
+        store=store,
+        flush_interval=s.flush_interval,
+        heartbeat_interval=s.heartbeat_interval,
+        create=pending_create,
     )
     run = Run(
-        id=spec.id, name=spec.name, project=spec.project, config=cfg, tags=clean_tags,
-        notes=notes, group=group, parent_id=parent_id, mode=s.mode, sink=sink, store=store,
-        artifacts=STATE.artifact_store(s), cache_dir=s.cache_dir,
+        id=spec.id,
+        name=spec.name,
+        project=spec.project,
+        config=cfg,
+        tags=clean_tags,
+        notes=notes,
+        group=group,
+        parent_id=parent_id,
+        mode=s.mode,
+        sink=sink,
+        store=store,
+        artifacts=STATE.artifact_store(s),
+        cache_dir=s.cache_dir,
     )
     return _register(run, s, capture=True)
 
 
-def _resume(s: settings_mod.Settings, run_id: str, project: str | None, cfg: dict[str, Any],
-            tags: dict[str, str], notes: str | None) -> Run:
+def _resume(
+    s: settings_mod.Settings,
+    run_id: str,
+    project: str | None,
+    cfg: dict[str, Any],
+    tags: dict[str, str],
+    notes: str | None,
+) -> Run:
     if s.mode != "online":
-        raise ValidationError("resume= needs the store (mode online); offline runs cannot "
-                              "resume a recorded run")
+        raise ValidationError(
+            "resume= needs the store (mode online); offline runs cannot resume a recorded run"
+        )
     store = STATE.store(s)
     rec = store.get_run(run_id)
     if project is not None and project != rec.project:
         raise ValidationError(f"run {run_id} belongs to project {rec.project!r}, not {project!r}")
     recorded = rec.config.to_dict()
     added = configdoc.merge(recorded, cfg)  # raises ConfigError if a value would change
-    spec = RunSpec(id=rec.id, project=rec.project, name=rec.name, user=rec.user, host=rec.host,
-                   start_time=rec.start_time.timestamp(), config=recorded,
-                   tags=dict(rec.tags), notes=rec.notes, group=rec.group,
-                   parent_id=rec.parent_id)
+    spec = RunSpec(
+        id=rec.id,
+        project=rec.project,
+        name=rec.name,
+        user=rec.user,
+        host=rec.host,
+        start_time=rec.start_time.timestamp(),
+        config=recorded,
+        tags=dict(rec.tags),
+        notes=rec.notes,
+        group=rec.group,
+        parent_id=rec.parent_id,
+    )
     stream = new_stream_id()
     sink = JournalSink(
-        journal_path(s.journal_dir, rec.id, stream), _header(s, spec, stream, resume=True),
-        run_id=rec.id, stream=stream, store=store, flush_interval=s.flush_interval,
+        journal_path(s.journal_dir, rec.id, stream),
+        _header(s, spec, stream, resume=True),
+        run_id=rec.id,
+        stream=stream,
+        store=store,
+        flush_interval=s.flush_interval,
         heartbeat_interval=s.heartbeat_interval,
     )
     sink.op(StatusOp("running", time.time()))
     last = rec.last_step
     user_summary = {k: v for k, v in rec.summary.items() if k not in rec.metrics}
     run = Run(
-        id=rec.id, name=rec.name, project=rec.project, config=added, tags=dict(rec.tags),
-        notes=rec.notes, group=rec.group, parent_id=rec.parent_id, mode="online", sink=sink,
-        store=store, artifacts=STATE.artifact_store(s), cache_dir=s.cache_dir,
-        first_step=0 if last is None else last + 1, summary=user_summary,
+        id=rec.id,
+        name=rec.name,
+        project=rec.project,
+        config=added,
+        tags=dict(rec.tags),
+        notes=rec.notes,
+        group=rec.group,
+        parent_id=rec.parent_id,
+        mode="online",
+        sink=sink,
+        store=store,
+        artifacts=STATE.artifact_store(s),
+        cache_dir=s.cache_dir,
+        first_step=0 if last is None else last + 1,
+        summary=user_summary,
     )
     if added != recorded:
         run.config._record(cfg)  # record only the new keys (merge checked them)
@@ -156,12 +224,15 @@ def _register(run: Run, s: settings_mod.Settings, *, capture: bool) -> Run:
             from ._sync import recover_in_background
 
             STATE.recovered.add(s.store_url)
-            recover_in_background(s.journal_dir, s.store_url, STATE.store(s),
-                                  STATE.artifact_store(s))
+            recover_in_background(
+                s.journal_dir, s.store_url, STATE.store(s), STATE.artifact_store(s)
+            )
         if not s.quiet:
             where = "offline, ship with `runtrack sync`" if run.mode == "offline" else s.store_url
-            print(f"runtrack: run {run.name} ({run.id}) in project {run.project} [{where}]",
-                  file=sys.stderr)
+            print(
+                f"runtrack: run {run.name} ({run.id}) in project {run.project} [{where}]",
+                file=sys.stderr,
+            )
     return run
 
 
@@ -171,11 +242,16 @@ def _unregister(run: Run) -> None:
             STATE.runs.remove(run)
 
 
-def _header(s: settings_mod.Settings, spec: RunSpec, stream: str, *, resume: bool
-            ) -> dict[str, Any]:
+def _header(
+    s: settings_mod.Settings, spec: RunSpec, stream: str, *, resume: bool
+) -> dict[str, Any]:
     return {
-        "run": spec.to_json(), "stream": stream, "mode": s.mode, "resume": resume,
-        "target": s.store_url if s.mode == "online" else None, "pid": os.getpid(),
+        "run": spec.to_json(),
+        "stream": stream,
+        "mode": s.mode,
+        "resume": resume,
+        "target": s.store_url if s.mode == "online" else None,
+        "pid": os.getpid(),
         "host": spec.host,
     }
 
@@ -222,8 +298,10 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
         try:
             if s.capture_git:
                 sections["git"] = capture_git(
-                    __import__("pathlib").Path.cwd(), diff_max_bytes=s.diff_max_bytes,
-                    untracked_file_max_bytes=s.untracked_file_max_bytes)
+                    __import__("pathlib").Path.cwd(),
+                    diff_max_bytes=s.diff_max_bytes,
+                    untracked_file_max_bytes=s.untracked_file_max_bytes,
+                )
             sections["environment"] = capture_environment(packages=s.capture_packages)
             hydra = capture_hydra()
             if hydra is not None:

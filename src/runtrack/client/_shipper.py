@@ -128,9 +128,12 @@ class Shipper:
                     continue
                 except RuntrackError as exc:
                     self.error = exc
-                    log.warning("runtrack could not store data of run %s: %s. Nothing is lost: "
-                                "the journal is kept; run `runtrack sync` after fixing this.",
-                                self.run_id, exc)
+                    log.warning(
+                        "runtrack could not store data of run %s: %s. Nothing is lost: "
+                        "the journal is kept; run `runtrack sync` after fixing this.",
+                        self.run_id,
+                        exc,
+                    )
                     return
                 if closing:
                     return
@@ -151,8 +154,14 @@ class Shipper:
             except RunExistsError:
                 pass
             self._create = None
-        self.shipped += ship_records(self.store, self.reader, self.run_id, self.stream,
-                                     pending=self._pending, on_shipped=self._advance)
+        self.shipped += ship_records(
+            self.store,
+            self.reader,
+            self.run_id,
+            self.stream,
+            pending=self._pending,
+            on_shipped=self._advance,
+        )
 
     def _advance(self, seq: int) -> None:
         with self._progress:
@@ -166,8 +175,7 @@ class Heartbeat:
         self.run_id = run_id
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="runtrack-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="runtrack-heartbeat", daemon=True)
 
     def start(self) -> None:
         self._thread.start()

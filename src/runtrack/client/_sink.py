@@ -72,8 +72,9 @@ class JournalSink(NullSink):
         self.shipper: Shipper | None = None
         self._heartbeat: Heartbeat | None = None
         if store is not None:
-            self.shipper = Shipper(store, path, run_id, stream, flush_interval=flush_interval,
-                                   create=create)
+            self.shipper = Shipper(
+                store, path, run_id, stream, flush_interval=flush_interval, create=create
+            )
             self.shipper.start()
             self._heartbeat = Heartbeat(store, run_id, heartbeat_interval)
             self._heartbeat.start()

@@ -40,9 +40,12 @@ class ProcessState:
         with self.lock:
             st = self.stores.get(url)
             if st is None:
-                st = open_store(url, crash_after=settings.crash_after,
-                                auto_upgrade=url.startswith("sqlite"),
-                                console_max_bytes=settings.console_max_bytes)
+                st = open_store(
+                    url,
+                    crash_after=settings.crash_after,
+                    auto_upgrade=url.startswith("sqlite"),
+                    console_max_bytes=settings.console_max_bytes,
+                )
                 self.stores[url] = st
             return st
 

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("runtrack")
 
-CRASH_NOTE = ("the process ended without finishing the run (killed or crashed); "
-              "its journal was recovered by runtrack sync")
+CRASH_NOTE = (
+    "the process ended without finishing the run (killed or crashed); "
+    "its journal was recovered by runtrack sync"
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,15 @@ class SyncResult:
     message: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {"journal": self.path, "run_id": self.run_id, "status": self.status,
-                "records": self.records, "skipped": self.skipped, "marked_crashed":
-                self.crashed, "message": self.message}
+        return {
+            "journal": self.path,
+            "run_id": self.run_id,
+            "status": self.status,
+            "records": self.records,
+            "skipped": self.skipped,
+            "marked_crashed": self.crashed,
+            "message": self.message,
+        }
 
 
 def find_journals(directory: Path) -> list[Path]:
@@ -126,14 +134,18 @@ def _replay_locked(
     if not finished:
         crashed = _mark_crashed(store, spec.id, stream, last_seq, path)
     if reader.corrupt:
-        log.warning("journal %s is damaged after offset %d; what came before was synced",
-                    path, reader.offset)
+        log.warning(
+            "journal %s is damaged after offset %d; what came before was synced",
+            path,
+            reader.offset,
+        )
     path.unlink(missing_ok=True)
     return SyncResult(str(path), spec.id, "synced", sent, skipped, crashed)
 
 
-def _mark_crashed(store: TrackingStore, run_id: str, stream: str, last_seq: int,
-                  path: Path) -> bool:
+def _mark_crashed(
+    store: TrackingStore, run_id: str, stream: str, last_seq: int, path: Path
+) -> bool:
     try:
         run = store.get_run(run_id)
     except RunNotFoundError:
@@ -141,8 +153,9 @@ def _mark_crashed(store: TrackingStore, run_id: str, stream: str, last_seq: int,
     if run.status not in ("running", "crashed"):
         return False
     died = path.stat().st_mtime
-    store.write(RunBatch(run_id, stream, (OpRecord(last_seq + 1,
-                                                   StatusOp("crashed", died, CRASH_NOTE)),)))
+    store.write(
+        RunBatch(run_id, stream, (OpRecord(last_seq + 1, StatusOp("crashed", died, CRASH_NOTE)),))
+    )
     return True
 
 
@@ -165,13 +178,21 @@ def sync_all(
 ) -> list[SyncResult]:
     out: list[SyncResult] = []
     for path in journals:
+
         def progress(done: int, total: int, _p: Path = path) -> None:
             if on_progress is not None:
                 on_progress(_p, done, total)
 
         try:
-            out.append(replay_journal(path, store, local_artifacts=local_artifacts,
-                                      artifacts=artifacts, on_progress=progress))
+            out.append(
+                replay_journal(
+                    path,
+                    store,
+                    local_artifacts=local_artifacts,
+                    artifacts=artifacts,
+                    on_progress=progress,
+                )
+            )
         except RuntrackError as exc:
             out.append(SyncResult(str(path), None, "failed", message=str(exc)))
         except FileNotFoundError:
@@ -180,7 +201,9 @@ def sync_all(
 
 
 def recover_in_background(
-    directory: Path, target: str, store: TrackingStore,
+    directory: Path,
+    target: str,
+    store: TrackingStore,
     artifacts: ArtifactStore | None,
 ) -> None:
     """At ``init``: replay this machine's dead online journals meant for this store."""
@@ -195,8 +218,12 @@ def recover_in_background(
                 except OSError:
                     continue
                 # only journals that are old enough not to be starting up right now
-                if h and h.get("mode") == "online" and h.get("target") == target \
-                        and time.time() - p.stat().st_mtime > 2:
+                if (
+                    h
+                    and h.get("mode") == "online"
+                    and h.get("target") == target
+                    and time.time() - p.stat().st_mtime > 2
+                ):
                     paths.append(p)
             results = sync_all(paths, store, local_artifacts=artifacts, artifacts=artifacts)
             for r in results:

@@ -63,9 +63,14 @@ class RunView:
             keys = [keys]
         series = self._api.store.get_history(self._record.id, keys)
         if format == "array":
-            return {k: {"step": s.step if isinstance(s.step, range | array)
-                        else array("q", s.step), "value": s.value, "time": s.time}
-                    for k, s in series.items()}
+            return {
+                k: {
+                    "step": s.step if isinstance(s.step, range | array) else array("q", s.step),
+                    "value": s.value,
+                    "time": s.time,
+                }
+                for k, s in series.items()
+            }
         return {k: s.to_dict() for k, s in series.items()}
 
     def console(self) -> str:
@@ -84,10 +89,14 @@ class RunView:
 class Api:
     """Read access to runs. ``Api(url=...)`` picks a database; default like ``init``."""
 
-    def __init__(self, url: str | None = None, *, store: TrackingStore | None = None,
-                 artifacts: ArtifactStore | None = None) -> None:
-        self._settings = settings_mod.load(db=url) if store is None or artifacts is None \
-            else None
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        store: TrackingStore | None = None,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
+        self._settings = settings_mod.load(db=url) if store is None or artifacts is None else None
         self._store = store
         self._artifacts = artifacts
 
@@ -120,8 +129,12 @@ class Api:
         language; see docs), sorted by ``order_by`` (newest first by default)."""
         if isinstance(order_by, str):
             order_by = [order_by]
-        return [RunView(r, self) for r in self.store.search_runs(
-            project, filter=filter, order_by=list(order_by), limit=limit, offset=offset)]
+        return [
+            RunView(r, self)
+            for r in self.store.search_runs(
+                project, filter=filter, order_by=list(order_by), limit=limit, offset=offset
+            )
+        ]
 
     def count(self, project: str | None = None, filter: str | None = None) -> int:
         return self.store.count_runs(project, filter)
@@ -137,8 +150,7 @@ class Api:
     def artifact_files(self, ref: str, project: str | None = None) -> tuple[ArtifactFile, ...]:
         return self.store.get_artifact_files(self._project(project), ref)
 
-    def download_artifact(self, ref: str, dest: str | Path, project: str | None = None
-                          ) -> Path:
+    def download_artifact(self, ref: str, dest: str | Path, project: str | None = None) -> Path:
         """Write the artifact version's files under ``dest`` (verified against their
         content hashes); returns ``dest``."""
         from ..artifacts.manifest import materialize

@@ -101,8 +101,9 @@ class Run:
         are in the crash-safe journal and reach the store in the background.
         """
         if self._status != "running":
-            raise RunFinishedError(f"run {self.id} is {self._status}; start or resume a run "
-                                   "to log more")
+            raise RunFinishedError(
+                f"run {self.id} is {self._status}; start or resume a run to log more"
+            )
         if step is None:
             step = self._step
         elif type(step) is not int or step < 0:
@@ -223,16 +224,20 @@ class Run:
         if self._artifacts is None:  # disabled mode
             return None
         spec = build_manifest(
-            p, self._artifacts, name=name or _default_artifact_name(p),
+            p,
+            self._artifacts,
+            name=name or _default_artifact_name(p),
             type=type or ("directory" if p.is_dir() else "file"),
-            metadata=normalize_config(metadata or {}), aliases=list(aliases),
+            metadata=normalize_config(metadata or {}),
+            aliases=list(aliases),
         )
         if self._store is not None:
             try:
                 return self._store.log_artifact(self.id, spec)
             except StoreUnavailableError:
-                log.warning("store unreachable: artifact %s will be recorded when it is back",
-                            spec.name)
+                log.warning(
+                    "store unreachable: artifact %s will be recorded when it is back", spec.name
+                )
         self._op(ArtifactOp(spec))
         return None
 
@@ -250,8 +255,7 @@ class Run:
         if self._status != "running":
             return
         if status not in ("finished", "failed", "killed", "crashed"):
-            raise ValidationError(f"finish status {status!r} must be finished, failed or "
-                                  "killed")
+            raise ValidationError(f"finish status {status!r} must be finished, failed or killed")
         for stop in self._finishers:
             try:
                 stop()
@@ -261,8 +265,11 @@ class Run:
         self._status = status
         complete = self._sink.close(timeout=_CLOSE_TIMEOUT)
         if not complete and self._sink.journal_path is not None and self.mode == "online":
-            log.warning("runtrack: run %s is saved locally but not all of it reached the "
-                        "store; run `runtrack sync` to send the rest", self.id)
+            log.warning(
+                "runtrack: run %s is saved locally but not all of it reached the "
+                "store; run `runtrack sync` to send the rest",
+                self.id,
+            )
         if self._on_finish is not None:
             self._on_finish(self)
 
@@ -296,8 +303,9 @@ def _default_artifact_name(p: Path) -> str:
 def _slow_metrics(data: object) -> tuple[tuple[str, ...], array[float]]:
     """The careful path of ``log()``: nested dicts, numpy/torch scalars, and clear errors."""
     if not isinstance(data, Mapping):
-        raise ValidationError(f"log() takes a dict of metric names to numbers, got "
-                              f"{type(data).__name__}")
+        raise ValidationError(
+            f"log() takes a dict of metric names to numbers, got {type(data).__name__}"
+        )
     flat: dict[str, float] = {}
     stack: list[tuple[str, Mapping[Any, Any]]] = [("", data)]
     while stack:

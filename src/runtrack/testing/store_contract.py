@@ -56,16 +56,21 @@ _counter = iter(range(10**9))
 def make_spec(project: str = "proj", **kw: Any) -> RunSpec:
     n = next(_counter)
     base: dict[str, Any] = {
-        "id": f"run{n:08d}{random.randrange(36**4):04x}", "project": project,
-        "name": f"run-{n}", "user": "tester", "host": "box", "start_time": time.time(),
+        "id": f"run{n:08d}{random.randrange(36**4):04x}",
+        "project": project,
+        "name": f"run-{n}",
+        "user": "tester",
+        "host": "box",
+        "start_time": time.time(),
     }
     base.update(kw)
     return RunSpec(**base)
 
 
 def metrics(seq: int, step: int, **values: float) -> MetricsRecord:
-    return MetricsRecord(seq, step, 1_700_000_000.0 + step, tuple(values),
-                         array("d", values.values()))
+    return MetricsRecord(
+        seq, step, 1_700_000_000.0 + step, tuple(values), array("d", values.values())
+    )
 
 
 def op(seq: int, o: Any) -> OpRecord:
@@ -81,22 +86,35 @@ class TrackingStoreContract:
         yield s
         s.close()
 
-    def write(self, store: TrackingStore, run_id: str, *records: Record,
-              stream: str = "s1") -> Any:
+    def write(self, store: TrackingStore, run_id: str, *records: Record, stream: str = "s1") -> Any:
         return store.write(RunBatch(run_id, stream, tuple(records)))
 
     # -- runs ----------------------------------------------------------------------------
     def test_create_and_get_run(self, store: TrackingStore) -> None:
-        spec = make_spec(config={"lr": 0.001, "model": {"depth": 6, "act": "relu"},
-                                 "layers": [1, 2], "flag": True, "none": None},
-                         tags={"stage": "dev"}, notes="first", group="g1")
+        spec = make_spec(
+            config={
+                "lr": 0.001,
+                "model": {"depth": 6, "act": "relu"},
+                "layers": [1, 2],
+                "flag": True,
+                "none": None,
+            },
+            tags={"stage": "dev"},
+            notes="first",
+            group="g1",
+        )
         rec = store.create_run(spec)
         got = store.get_run(spec.id)
         assert rec == got
         assert got.id == spec.id and got.project == "proj" and got.name == spec.name
         assert got.status == "running" and got.end_time is None
-        assert got.config == {"lr": 0.001, "model": {"depth": 6, "act": "relu"},
-                              "layers": [1, 2], "flag": True, "none": None}
+        assert got.config == {
+            "lr": 0.001,
+            "model": {"depth": 6, "act": "relu"},
+            "layers": [1, 2],
+            "flag": True,
+            "none": None,
+        }
         assert isinstance(got.config["model"]["depth"], int)
         assert got.config["flag"] is True
         assert dict(got.tags) == {"stage": "dev"}
@@ -115,24 +133,34 @@ class TrackingStoreContract:
         child = store.create_run(make_spec(parent_id=spec.id))
         assert child.parent_id == spec.id
 
-    @pytest.mark.parametrize("bad", [
-        {"project": "bad project!"}, {"project": ""}, {"name": ""}, {"name": "x" * 300},
-        {"id": "UPPER"}, {"id": "../../etc"}, {"tags": {"k\x00": "v"}},
-        {"tags": {"k": "v" * 6000}}, {"config": {"fn": object()}},
-    ])
-    def test_create_run_rejects_bad_input(self, store: TrackingStore, bad: dict[str, Any]
-                                          ) -> None:
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            {"project": "bad project!"},
+            {"project": ""},
+            {"name": ""},
+            {"name": "x" * 300},
+            {"id": "UPPER"},
+            {"id": "../../etc"},
+            {"tags": {"k\x00": "v"}},
+            {"tags": {"k": "v" * 6000}},
+            {"config": {"fn": object()}},
+        ],
+    )
+    def test_create_run_rejects_bad_input(self, store: TrackingStore, bad: dict[str, Any]) -> None:
         with pytest.raises(ValidationError):
             store.create_run(make_spec(**bad))
         assert store.search_runs() == []
 
     def test_unknown_run(self, store: TrackingStore) -> None:
-        for call in (lambda: store.get_run("nosuchrun0"),
-                     lambda: store.get_history("nosuchrun0"),
-                     lambda: store.heartbeat("nosuchrun0"),
-                     lambda: store.get_console("nosuchrun0"),
-                     lambda: store.stream_position("nosuchrun0", "s1"),
-                     lambda: self.write(store, "nosuchrun0", metrics(1, 0, a=1.0))):
+        for call in (
+            lambda: store.get_run("nosuchrun0"),
+            lambda: store.get_history("nosuchrun0"),
+            lambda: store.heartbeat("nosuchrun0"),
+            lambda: store.get_console("nosuchrun0"),
+            lambda: store.stream_position("nosuchrun0", "s1"),
+            lambda: self.write(store, "nosuchrun0", metrics(1, 0, a=1.0)),
+        ):
             with pytest.raises(RunNotFoundError):
                 call()
         with pytest.raises(ValidationError):
@@ -160,8 +188,9 @@ class TrackingStoreContract:
         got = list(h["loss"].value)
         assert len(got) == len(vals)
         for a, b in zip(got, vals, strict=True):
-            assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a)
-                                                         == math.copysign(1, b))
+            assert (math.isnan(a) and math.isnan(b)) or (
+                a == b and math.copysign(1, a) == math.copysign(1, b)
+            )
         assert list(h["loss"].step) == [i * 10 for i in range(len(vals))]
         assert list(h["loss"].time) == [1_700_000_000.0 + i * 10 for i in range(len(vals))]
         s = store.get_run(spec.id).metrics["loss"]
@@ -173,8 +202,9 @@ class TrackingStoreContract:
     def test_nan_first_does_not_poison_min_max(self, store: TrackingStore) -> None:
         spec = make_spec()
         store.create_run(spec)
-        self.write(store, spec.id, metrics(1, 0, x=math.nan), metrics(2, 1, x=3.0),
-                   metrics(3, 2, x=-1.0))
+        self.write(
+            store, spec.id, metrics(1, 0, x=math.nan), metrics(2, 1, x=3.0), metrics(3, 2, x=-1.0)
+        )
         s = store.get_run(spec.id).metrics["x"]
         assert (s.min, s.max, s.last, s.count) == (-1.0, 3.0, -1.0, 3)
         only_nan = make_spec()
@@ -216,8 +246,7 @@ class TrackingStoreContract:
         assert list(store.get_history(spec.id)["v"].step) == steps
 
     # -- idempotency and atomicity --------------------------------------------------------
-    def test_replayed_and_overlapping_batches_are_stored_once(self, store: TrackingStore
-                                                              ) -> None:
+    def test_replayed_and_overlapping_batches_are_stored_once(self, store: TrackingStore) -> None:
         spec = make_spec()
         store.create_run(spec)
         recs = [metrics(i, i, x=float(i)) for i in range(1, 101)]
@@ -233,25 +262,28 @@ class TrackingStoreContract:
         assert store.stream_position(spec.id, "never") == 0
         assert store.get_run(spec.id).metrics["x"].count == 101
 
-    @pytest.mark.parametrize("bad", [
-        lambda: MetricsRecord(2, 0, 1.0, ("ok",), ["str"]),  # type: ignore[list-item]
-        lambda: MetricsRecord(2, -1, 1.0, ("ok",), array("d", [1.0])),
-        lambda: MetricsRecord(2, 0, 1.0, ("k\x01",), array("d", [1.0])),
-        lambda: MetricsRecord(2, 0, 1.0, ("x" * 300,), array("d", [1.0])),
-        lambda: MetricsRecord(2, 0, 1.0, ("a", "a"), array("d", [1.0, 2.0])),
-        lambda: MetricsRecord(2, 0, 1.0, ("a", "b"), array("d", [1.0])),
-        lambda: MetricsRecord(2, 0, math.nan, ("a",), array("d", [1.0])),
-        lambda: OpRecord(2, TagsOp({"k": object()})),  # type: ignore[dict-item]
-        lambda: OpRecord(2, StatusOp("exploded", 1.0)),  # type: ignore[arg-type]
-        lambda: OpRecord(2, ConfigOp({"lr": 0.5})),  # changes a recorded value
-    ])
-    def test_bad_batch_writes_nothing(self, store: TrackingStore, bad: Callable[[], Record]
-                                      ) -> None:
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            lambda: MetricsRecord(2, 0, 1.0, ("ok",), ["str"]),  # type: ignore[list-item]
+            lambda: MetricsRecord(2, -1, 1.0, ("ok",), array("d", [1.0])),
+            lambda: MetricsRecord(2, 0, 1.0, ("k\x01",), array("d", [1.0])),
+            lambda: MetricsRecord(2, 0, 1.0, ("x" * 300,), array("d", [1.0])),
+            lambda: MetricsRecord(2, 0, 1.0, ("a", "a"), array("d", [1.0, 2.0])),
+            lambda: MetricsRecord(2, 0, 1.0, ("a", "b"), array("d", [1.0])),
+            lambda: MetricsRecord(2, 0, math.nan, ("a",), array("d", [1.0])),
+            lambda: OpRecord(2, TagsOp({"k": object()})),  # type: ignore[dict-item]
+            lambda: OpRecord(2, StatusOp("exploded", 1.0)),  # type: ignore[arg-type]
+            lambda: OpRecord(2, ConfigOp({"lr": 0.5})),  # changes a recorded value
+        ],
+    )
+    def test_bad_batch_writes_nothing(
+        self, store: TrackingStore, bad: Callable[[], Record]
+    ) -> None:
         spec = make_spec(config={"lr": 0.1})
         store.create_run(spec)
         with pytest.raises(ValidationError):
-            self.write(store, spec.id, metrics(1, 0, good=1.0), bad(),
-                       metrics(3, 1, good=2.0))
+            self.write(store, spec.id, metrics(1, 0, good=1.0), bad(), metrics(3, 1, good=2.0))
         assert store.get_history(spec.id) == {}
         assert store.stream_position(spec.id, "s1") == 0
         assert store.get_run(spec.id).config == {"lr": 0.1}
@@ -268,16 +300,20 @@ class TrackingStoreContract:
         store.create_run(spec)
         ds = DatasetInput("data/train.csv", "ab" * 32, 123, 1, "file", "train")
         self.write(
-            store, spec.id,
+            store,
+            spec.id,
             op(1, ConfigOp({"epochs": 10, "model": {"width": 64}, "lr": 0.1})),
             op(2, TagsOp({"b": "2", "a": "one"})),
             op(3, NotesOp("some notes")),
             op(4, ProvenanceOp({"git": {"commit": "abc"}})),
             op(5, ProvenanceOp({"seeds": {"python": 1}})),
-            op(6, InputOp(ds)), op(7, InputOp(ds)),
-            metrics(8, 0, loss=2.0), metrics(9, 1, loss=1.0),
+            op(6, InputOp(ds)),
+            op(7, InputOp(ds)),
+            metrics(8, 0, loss=2.0),
+            metrics(9, 1, loss=1.0),
             op(10, SummaryOp({"loss": 0.5, "best_epoch": 3, "note": "x"})),
-            op(11, ConsoleOp("hello\n")), op(12, ConsoleOp("world\n")),
+            op(11, ConsoleOp("hello\n")),
+            op(12, ConsoleOp("world\n")),
             op(13, StatusOp("finished", 1_800_000_000.0)),
         )
         r = store.get_run(spec.id)
@@ -296,8 +332,7 @@ class TrackingStoreContract:
         assert store.get_run(spec.id).status == "running"
         assert store.get_run(spec.id).end_time is None
 
-    def test_late_crash_report_does_not_override_final_status(self, store: TrackingStore
-                                                              ) -> None:
+    def test_late_crash_report_does_not_override_final_status(self, store: TrackingStore) -> None:
         spec = make_spec()
         store.create_run(spec)
         self.write(store, spec.id, op(1, StatusOp("failed", 1.0, "boom")))
@@ -327,8 +362,7 @@ class TrackingStoreContract:
             assert store.get_run(dead.id).error
             assert store.get_run(alive.id).status == "running"
             assert store.get_run(done.id).status == "finished"
-            assert {r.id for r in store.search_runs(filter="run.status = 'crashed'")} == \
-                {dead.id}
+            assert {r.id for r in store.search_runs(filter="run.status = 'crashed'")} == {dead.id}
             store.heartbeat(dead.id)  # it was alive after all
             assert store.get_run(dead.id).status == "running"
         finally:
@@ -338,17 +372,21 @@ class TrackingStoreContract:
     def test_search_basics(self, store: TrackingStore) -> None:
         ids = []
         for i in range(6):
-            spec = make_spec(project="p" if i < 5 else "q", config={"lr": 10.0**-i, "i": i},
-                             tags={"parity": "even" if i % 2 == 0 else "odd"},
-                             start_time=1_700_000_000.0 + i)
+            spec = make_spec(
+                project="p" if i < 5 else "q",
+                config={"lr": 10.0**-i, "i": i},
+                tags={"parity": "even" if i % 2 == 0 else "odd"},
+                start_time=1_700_000_000.0 + i,
+            )
             store.create_run(spec)
             if i != 3:
                 self.write(store, spec.id, metrics(1, 0, auc=i / 10))
             ids.append(spec.id)
         newest_first = [r.id for r in store.search_runs("p")]
         assert newest_first == ids[4::-1]
-        got = store.search_runs("p", filter="metrics.auc > 0.1 and config.lr < 0.05",
-                                order_by=["metrics.auc desc"])
+        got = store.search_runs(
+            "p", filter="metrics.auc > 0.1 and config.lr < 0.05", order_by=["metrics.auc desc"]
+        )
         assert [r.id for r in got] == [ids[4], ids[2]]
         desc = [r.id for r in store.search_runs("p", order_by=["metrics.auc desc"])]
         assert desc[-1] == ids[3]  # missing values last
@@ -375,8 +413,11 @@ class TrackingStoreContract:
         def work(run_id: str) -> None:
             try:
                 for b in range(20):
-                    self.write(store, run_id, *[metrics(b * 50 + i + 1, b * 50 + i, v=1.0)
-                                                for i in range(50)])
+                    self.write(
+                        store,
+                        run_id,
+                        *[metrics(b * 50 + i + 1, b * 50 + i, v=1.0) for i in range(50)],
+                    )
                     store.heartbeat(run_id)
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)

@@ -61,8 +61,13 @@ def make_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     # JIT compilation pays off only for analytic queries; on run searches it adds 30-100 ms
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         connect_args={"options": "-c jit=off"})
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"options": "-c jit=off"},
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -74,8 +74,10 @@ def transpose(records: Sequence[MetricsRecord]) -> dict[str, Columns]:
         for k, key in enumerate(keys):
             col = big[k::width] if width > 1 else big
             acc = out.get(key)
-            out[key] = (steps, times, col) if acc is None else (
-                acc[0] + steps, acc[1] + times, acc[2] + col
+            out[key] = (
+                (steps, times, col)
+                if acc is None
+                else (acc[0] + steps, acc[1] + times, acc[2] + col)
             )
         i = j
     return out
@@ -122,13 +124,31 @@ def load_summaries(conn: Connection, run_id: str, keys: Iterable[str]) -> dict[s
     keys = list(keys)
     for i in range(0, len(keys), _IN_BATCH):
         rows = conn.execute(
-            select(t.key, t.value, t.last, t.min, t.max, t.count.label("points"), t.last_step,
-                   t.tail, t.next_seq)
-            .where(t.run_id == run_id, t.key.in_(keys[i : i + _IN_BATCH]))
+            select(
+                t.key,
+                t.value,
+                t.last,
+                t.min,
+                t.max,
+                t.count.label("points"),
+                t.last_step,
+                t.tail,
+                t.next_seq,
+            ).where(t.run_id == run_id, t.key.in_(keys[i : i + _IN_BATCH]))
         )
         for r in rows:  # (a Row's .count is tuple.count: hence the label)
-            out[r.key] = SummaryRow(r.key, True, r.value, r.last, r.min, r.max, r.points,
-                                    r.last_step, _parse_tail(r.tail), r.next_seq)
+            out[r.key] = SummaryRow(
+                r.key,
+                True,
+                r.value,
+                r.last,
+                r.min,
+                r.max,
+                r.points,
+                r.last_step,
+                _parse_tail(r.tail),
+                r.next_seq,
+            )
     for key in keys:
         if key not in out:
             out[key] = SummaryRow(key, False, None, None, None, None, 0, None, [], 0)
@@ -194,12 +214,20 @@ def append(
             s, t, v = steps[start:end], times[start:end], vals[start:end]
             seq = row.next_seq
             row.next_seq += 1
-            inserts.append({
-                "run_id": run_id, "key": key, "seq": seq, "n": end - start,
-                "step_min": min(s), "step_max": max(s), "codec": _codec.CODEC,
-                "steps": memo.enc_steps(s), "times": memo.enc_times(t),
-                "vals": _codec.encode_floats(v),
-            })
+            inserts.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "seq": seq,
+                    "n": end - start,
+                    "step_min": min(s),
+                    "step_max": max(s),
+                    "codec": _codec.CODEC,
+                    "steps": memo.enc_steps(s),
+                    "times": memo.enc_times(t),
+                    "vals": _codec.encode_floats(v),
+                }
+            )
             if end - start < _codec.CHUNK_POINTS:
                 new_tail.append((seq, end - start))
         _update_summary(row, columns[key])
@@ -251,7 +279,10 @@ def _load_chunks(
 
 
 def save_summaries(
-    conn: Connection, run_id: str, project_id: int, rows: Iterable[SummaryRow],
+    conn: Connection,
+    run_id: str,
+    project_id: int,
+    rows: Iterable[SummaryRow],
     user_summary: Mapping[str, Any],
 ) -> None:
     """Write the working copies back (insert new keys, update existing ones)."""
@@ -264,8 +295,13 @@ def save_summaries(
         else:
             row.value = _sql_float(row.last)
         values = {
-            "value": row.value, "last": _sql_float(row.last), "min": row.min, "max": row.max,
-            "count": row.count, "last_step": row.last_step, "tail": row.tail_text(),
+            "value": row.value,
+            "last": _sql_float(row.last),
+            "min": row.min,
+            "max": row.max,
+            "count": row.count,
+            "last_step": row.last_step,
+            "tail": row.tail_text(),
             "next_seq": row.next_seq,
         }
         if row.exists:
@@ -280,8 +316,21 @@ def save_summaries(
         conn.execute(
             update(metric_summaries)
             .where(and_(t.run_id == run_id, t.key == bindparam("b_key")))
-            .values({name: bindparam(name) for name in (
-                "value", "last", "min", "max", "count", "last_step", "tail", "next_seq")}),
+            .values(
+                {
+                    name: bindparam(name)
+                    for name in (
+                        "value",
+                        "last",
+                        "min",
+                        "max",
+                        "count",
+                        "last_step",
+                        "tail",
+                        "next_seq",
+                    )
+                }
+            ),
             changed,
         )
 
@@ -297,8 +346,9 @@ def read_history(
     batches: list[Any] = [query]
     if keys is not None:
         keys = list(dict.fromkeys(keys))
-        batches = [query.where(c.key.in_(keys[i : i + _IN_BATCH]))
-                   for i in range(0, len(keys), _IN_BATCH)]
+        batches = [
+            query.where(c.key.in_(keys[i : i + _IN_BATCH])) for i in range(0, len(keys), _IN_BATCH)
+        ]
     parts: dict[str, tuple[list[bytes], list[bytes | bytearray], list[bytes | bytearray]]] = {}
     for q in batches:
         for r in conn.execute(q.order_by(c.key, c.seq)):
@@ -311,11 +361,13 @@ def read_history(
     order = keys if keys is not None else sorted(parts)
     return {
         k: MetricSeries(
-            k, _steps(parts[k][0]),
+            k,
+            _steps(parts[k][0]),
             _codec.floats_from_raw(b"".join(parts[k][2])),
             _codec.floats_from_raw(b"".join(parts[k][1])),
         )
-        for k in order if k in parts
+        for k in order
+        if k in parts
     }
 
 

@@ -20,10 +20,25 @@ from ...entities import (
 from .schema import artifact_aliases, artifact_versions, artifacts, projects, run_outputs, runs
 
 RUN_COLUMNS = (
-    runs.c.id, runs.c.project_id, runs.c.name, runs.c.status, runs.c.user, runs.c.host,
-    runs.c.start_time, runs.c.end_time, runs.c.heartbeat, runs.c.parent_id, runs.c.grp,
-    runs.c.notes, runs.c.error, runs.c.config, runs.c.tags, runs.c.metrics, runs.c.summary,
-    runs.c.provenance, runs.c.inputs,
+    runs.c.id,
+    runs.c.project_id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.user,
+    runs.c.host,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.heartbeat,
+    runs.c.parent_id,
+    runs.c.grp,
+    runs.c.notes,
+    runs.c.error,
+    runs.c.config,
+    runs.c.tags,
+    runs.c.metrics,
+    runs.c.summary,
+    runs.c.provenance,
+    runs.c.inputs,
 )
 
 
@@ -54,9 +69,7 @@ def project_names(conn: Connection) -> dict[int, str]:
     return {r.id: r.name for r in conn.execute(select(projects.c.id, projects.c.name))}
 
 
-def to_record(
-    row: Any, project: str, outputs: tuple[ArtifactVersion, ...] = ()
-) -> RunRecord:
+def to_record(row: Any, project: str, outputs: tuple[ArtifactVersion, ...] = ()) -> RunRecord:
     metrics = loads(row.metrics)
     user_summary = loads(row.summary)
     return RunRecord(
@@ -85,17 +98,36 @@ def to_record(
 
 def version_columns() -> tuple[Any, ...]:
     v, a = artifact_versions.c, artifacts.c
-    return (v.id, v.idx, v.digest, v.size, v.file_count, v.metadata, v.created_by,
-            v.created_at, a.id.label("artifact_id"), a.name, a.type, a.project_id)
+    return (
+        v.id,
+        v.idx,
+        v.digest,
+        v.size,
+        v.file_count,
+        v.metadata,
+        v.created_by,
+        v.created_at,
+        a.id.label("artifact_id"),
+        a.name,
+        a.type,
+        a.project_id,
+    )
 
 
 def to_version(row: Row[Any], project: str, aliases: Sequence[str]) -> ArtifactVersion:
     return ArtifactVersion(
-        project=project, name=row.name, type=row.type, version=f"v{row.idx}", index=row.idx,
-        digest=row.digest, size=row.size, file_count=row.file_count,
+        project=project,
+        name=row.name,
+        type=row.type,
+        version=f"v{row.idx}",
+        index=row.idx,
+        digest=row.digest,
+        size=row.size,
+        file_count=row.file_count,
         created_by=row.created_by,
         created_at=utc_from_timestamp(row.created_at),  # type: ignore[arg-type]
-        aliases=tuple(sorted(aliases)), metadata=FrozenMap(loads(row.metadata)),
+        aliases=tuple(sorted(aliases)),
+        metadata=FrozenMap(loads(row.metadata)),
     )
 
 
@@ -118,8 +150,11 @@ def outputs_of(
     o = run_outputs.c
     query = (
         select(o.run_id, *version_columns())
-        .select_from(run_outputs.join(artifact_versions, artifact_versions.c.id == o.version_id)
-                     .join(artifacts, artifacts.c.id == artifact_versions.c.artifact_id))
+        .select_from(
+            run_outputs.join(artifact_versions, artifact_versions.c.id == o.version_id).join(
+                artifacts, artifacts.c.id == artifact_versions.c.artifact_id
+            )
+        )
         .order_by(o.run_id, artifacts.c.name, artifact_versions.c.idx)
     )
     rows: list[Row[Any]] = []

@@ -162,9 +162,19 @@ def apply_batch(
     check_run_id(batch.run_id)
     check_stream(batch.stream)
     row = conn.execute(
-        select(runs.c.project_id, runs.c.config, runs.c.tags, runs.c.summary,
-               runs.c.provenance, runs.c.inputs, runs.c.notes, runs.c.status,
-               runs.c.end_time, runs.c.error, runs.c.metrics)
+        select(
+            runs.c.project_id,
+            runs.c.config,
+            runs.c.tags,
+            runs.c.summary,
+            runs.c.provenance,
+            runs.c.inputs,
+            runs.c.notes,
+            runs.c.status,
+            runs.c.end_time,
+            runs.c.error,
+            runs.c.metrics,
+        )
         .where(runs.c.id == batch.run_id)
         .with_for_update()
     ).first()
@@ -183,10 +193,16 @@ def apply_batch(
     validate_records(todo)
 
     state = _RunState(
-        project_id=row.project_id, config=loads(row.config), tags=loads(row.tags),
-        summary=loads(row.summary), provenance=loads(row.provenance),
-        inputs=loads(row.inputs) or [], notes=row.notes, status=row.status,
-        end_time=row.end_time, error=row.error,
+        project_id=row.project_id,
+        config=loads(row.config),
+        tags=loads(row.tags),
+        summary=loads(row.summary),
+        provenance=loads(row.provenance),
+        inputs=loads(row.inputs) or [],
+        notes=row.notes,
+        status=row.status,
+        end_time=row.end_time,
+        error=row.error,
     )
     metric_records: list[MetricsRecord] = []
     for rec in todo:
@@ -203,8 +219,7 @@ def apply_batch(
         summaries = _metrics.load_summaries(conn, run_id, set(columns) | summary_keys)
         if columns:
             _metrics.append(conn, run_id, columns, summaries)
-        _metrics.save_summaries(conn, run_id, state.project_id, summaries.values(),
-                                state.summary)
+        _metrics.save_summaries(conn, run_id, state.project_id, summaries.values(), state.summary)
         for s in summaries.values():
             if s.count:
                 metrics_doc[s.key] = [s.last, s.min, s.max, s.count, s.last_step]
@@ -216,11 +231,13 @@ def apply_batch(
 
     last = todo[-1].seq
     if had_position:
-        conn.execute(update(run_streams).where(sc.run_id == run_id, sc.stream == batch.stream)
-                     .values(position=last))
+        conn.execute(
+            update(run_streams)
+            .where(sc.run_id == run_id, sc.stream == batch.stream)
+            .values(position=last)
+        )
     else:
-        conn.execute(insert(run_streams).values(run_id=run_id, stream=batch.stream,
-                                                position=last))
+        conn.execute(insert(run_streams).values(run_id=run_id, stream=batch.stream, position=last))
     return WriteResult(applied=len(todo), skipped=skipped, position=last)
 
 
@@ -264,23 +281,34 @@ def _apply_op(state: _RunState, op: object) -> None:
 
 
 def _write_state(
-    conn: Connection, run_id: str, state: _RunState, metrics_doc: Mapping[str, Any],
-    now: float, console_max_bytes: int,
+    conn: Connection,
+    run_id: str,
+    state: _RunState,
+    metrics_doc: Mapping[str, Any],
+    now: float,
+    console_max_bytes: int,
 ) -> None:
     values: dict[str, Any] = {}
     ch = state.changed
     if "config" in ch:
-        old = {r.key for r in conn.execute(select(run_params.c.key)
-                                           .where(run_params.c.run_id == run_id))}
+        old = {
+            r.key
+            for r in conn.execute(select(run_params.c.key).where(run_params.c.run_id == run_id))
+        }
         rows = [r for r in param_rows(run_id, state.config) if r["key"] not in old]
         if rows:
             conn.execute(insert(run_params), rows)
         values["config"] = dumps(state.config)
     if "tags" in ch:
-        conn.execute(delete(run_tags).where(run_tags.c.run_id == run_id,
-                                            run_tags.c.key.in_(list(state.new_tags))))
-        conn.execute(insert(run_tags), [{"run_id": run_id, "key": k, "value": v}
-                                        for k, v in state.new_tags.items()])
+        conn.execute(
+            delete(run_tags).where(
+                run_tags.c.run_id == run_id, run_tags.c.key.in_(list(state.new_tags))
+            )
+        )
+        conn.execute(
+            insert(run_tags),
+            [{"run_id": run_id, "key": k, "value": v} for k, v in state.new_tags.items()],
+        )
         values["tags"] = dumps(state.tags)
     if "summary" in ch:
         values["summary"] = dumps(state.summary)
@@ -292,10 +320,15 @@ def _write_state(
         values["notes"] = state.notes
     if "inputs" in ch:
         values["inputs"] = dumps(state.inputs)
-        have = {r.digest for r in conn.execute(select(run_inputs.c.digest)
-                                               .where(run_inputs.c.run_id == run_id))}
-        rows_in = {d.digest: {"run_id": run_id, "digest": d.digest, "path": d.path}
-                   for d in state.new_inputs if d.digest not in have}
+        have = {
+            r.digest
+            for r in conn.execute(select(run_inputs.c.digest).where(run_inputs.c.run_id == run_id))
+        }
+        rows_in = {
+            d.digest: {"run_id": run_id, "digest": d.digest, "path": d.path}
+            for d in state.new_inputs
+            if d.digest not in have
+        }
         if rows_in:
             conn.execute(insert(run_inputs), list(rows_in.values()))
     if "status" in ch:
@@ -318,8 +351,12 @@ def _append_console(conn: Connection, run_id: str, text: str, cap: int) -> None:
     kept = len(keep.encode("utf-8"))
     dropped += len(data) - kept
     if row is None:
-        conn.execute(insert(run_console).values(run_id=run_id, text=keep, size=kept,
-                                                dropped=dropped))
+        conn.execute(
+            insert(run_console).values(run_id=run_id, text=keep, size=kept, dropped=dropped)
+        )
     elif kept or dropped != row.dropped:
-        conn.execute(update(run_console).where(c.run_id == run_id)
-                     .values(text=c.text + keep, size=size + kept, dropped=dropped))
+        conn.execute(
+            update(run_console)
+            .where(c.run_id == run_id)
+            .values(text=c.text + keep, size=size + kept, dropped=dropped)
+        )

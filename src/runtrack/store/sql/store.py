@@ -107,11 +107,20 @@ class SqlStore(base.TrackingStore):
     def list_projects(self) -> list[Project]:
         def go(conn: Connection) -> list[Project]:
             counts: dict[int, int] = {
-                r[0]: r[1] for r in conn.execute(
-                    select(runs.c.project_id, func.count()).group_by(runs.c.project_id))}
+                r[0]: r[1]
+                for r in conn.execute(
+                    select(runs.c.project_id, func.count()).group_by(runs.c.project_id)
+                )
+            }
             rows = conn.execute(select(projects).order_by(projects.c.name))
-            return [Project(r.name, utc_from_timestamp(r.created_at),  # type: ignore[arg-type]
-                            counts.get(r.id, 0)) for r in rows]
+            return [
+                Project(
+                    r.name,
+                    utc_from_timestamp(r.created_at),  # type: ignore[arg-type]
+                    counts.get(r.id, 0),
+                )
+                for r in rows
+            ]
 
         return self._read("listing projects", go)
 
@@ -122,8 +131,9 @@ class SqlStore(base.TrackingStore):
             r = conn.execute(select(projects).where(projects.c.name == name)).first()
             if r is None:
                 raise ProjectNotFoundError(f"project {name!r} does not exist")
-            n = conn.execute(select(func.count()).select_from(runs)
-                             .where(runs.c.project_id == r.id)).scalar_one()
+            n = conn.execute(
+                select(func.count()).select_from(runs).where(runs.c.project_id == r.id)
+            ).scalar_one()
             return Project(r.name, utc_from_timestamp(r.created_at), n)  # type: ignore[arg-type]
 
         return self._read("reading a project", go)
@@ -131,8 +141,11 @@ class SqlStore(base.TrackingStore):
     def _project_id(self, conn: Connection, name: str, create: bool) -> int | None:
         pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
         if pid is None and create:
-            pid = conn.execute(insert(projects).values(name=name, created_at=self._clock())
-                               .returning(projects.c.id)).scalar_one()
+            pid = conn.execute(
+                insert(projects)
+                .values(name=name, created_at=self._clock())
+                .returning(projects.c.id)
+            ).scalar_one()
         return None if pid is None else int(pid)
 
     # -- runs: writes ------------------------------------------------------------------
@@ -152,33 +165,57 @@ class SqlStore(base.TrackingStore):
         def go(conn: Connection) -> RunRecord:
             if conn.execute(select(runs.c.id).where(runs.c.id == spec.id)).first():
                 raise RunExistsError(f"run {spec.id!r} already exists")
-            if spec.parent_id is not None and conn.execute(
-                select(runs.c.id).where(runs.c.id == spec.parent_id)
-            ).first() is None:
+            if (
+                spec.parent_id is not None
+                and conn.execute(select(runs.c.id).where(runs.c.id == spec.parent_id)).first()
+                is None
+            ):
                 raise RunNotFoundError(f"parent run {spec.parent_id!r} does not exist")
             pid = self._project_id(conn, spec.project, create=True)
             now = self._clock()
-            conn.execute(insert(runs).values(
-                id=spec.id, project_id=pid, name=spec.name, status="running", user=spec.user,
-                host=spec.host, start_time=spec.start_time, end_time=None, heartbeat=now,
-                parent_id=spec.parent_id, grp=spec.group, notes=spec.notes, error=None,
-                config=dumps(config), tags=dumps(tags), metrics="{}", summary="{}",
-                provenance="{}", inputs="[]",
-            ))
+            conn.execute(
+                insert(runs).values(
+                    id=spec.id,
+                    project_id=pid,
+                    name=spec.name,
+                    status="running",
+                    user=spec.user,
+                    host=spec.host,
+                    start_time=spec.start_time,
+                    end_time=None,
+                    heartbeat=now,
+                    parent_id=spec.parent_id,
+                    grp=spec.group,
+                    notes=spec.notes,
+                    error=None,
+                    config=dumps(config),
+                    tags=dumps(tags),
+                    metrics="{}",
+                    summary="{}",
+                    provenance="{}",
+                    inputs="[]",
+                )
+            )
             if rows_params:
                 conn.execute(insert(run_params), rows_params)
             if tags:
-                conn.execute(insert(run_tags), [{"run_id": spec.id, "key": k, "value": v}
-                                                for k, v in tags.items()])
+                conn.execute(
+                    insert(run_tags),
+                    [{"run_id": spec.id, "key": k, "value": v} for k, v in tags.items()],
+                )
             return self._get(conn, spec.id)
 
         return self._write("creating a run", go)
 
     def write(self, batch: RunBatch) -> WriteResult:
         def go(conn: Connection) -> WriteResult:
-            return apply_batch(conn, batch, now=self._clock(),
-                               console_max_bytes=self.console_max_bytes,
-                               log_artifact=self._log_artifact_tx)
+            return apply_batch(
+                conn,
+                batch,
+                now=self._clock(),
+                console_max_bytes=self.console_max_bytes,
+                log_artifact=self._log_artifact_tx,
+            )
 
         return self._write("writing to a run", go)
 
@@ -190,8 +227,9 @@ class SqlStore(base.TrackingStore):
         def go(conn: Connection) -> int:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
-            pos = conn.execute(select(sc.position).where(sc.run_id == run_id,
-                                                         sc.stream == stream)).scalar()
+            pos = conn.execute(
+                select(sc.position).where(sc.run_id == run_id, sc.stream == stream)
+            ).scalar()
             return int(pos or 0)
 
         return self._read("reading a stream position", go)
@@ -215,21 +253,33 @@ class SqlStore(base.TrackingStore):
     def mark_stale_runs_crashed(self) -> list[str]:
         def find(conn: Connection) -> list[str]:
             cutoff = self._clock() - self.crash_after
-            return list(conn.execute(select(runs.c.id).where(
-                runs.c.status == "running", runs.c.heartbeat < cutoff)).scalars())
+            return list(
+                conn.execute(
+                    select(runs.c.id).where(runs.c.status == "running", runs.c.heartbeat < cutoff)
+                ).scalars()
+            )
 
         if not self._read("finding stale runs", find):
             return []
 
         def go(conn: Connection) -> list[str]:
             cutoff = self._clock() - self.crash_after
-            stale = conn.execute(select(runs.c.id, runs.c.heartbeat).where(
-                runs.c.status == "running", runs.c.heartbeat < cutoff)).all()
+            stale = conn.execute(
+                select(runs.c.id, runs.c.heartbeat).where(
+                    runs.c.status == "running", runs.c.heartbeat < cutoff
+                )
+            ).all()
             for r in stale:
-                conn.execute(update(runs).where(runs.c.id == r.id, runs.c.status == "running")
-                             .values(status="crashed", end_time=r.heartbeat,
-                                     error=f"no heartbeat for more than {self.crash_after:g} s; "
-                                           "the process ended without finishing the run"))
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id == r.id, runs.c.status == "running")
+                    .values(
+                        status="crashed",
+                        end_time=r.heartbeat,
+                        error=f"no heartbeat for more than {self.crash_after:g} s; "
+                        "the process ended without finishing the run",
+                    )
+                )
             return [r.id for r in stale]
 
         return self._write("marking crashed runs", go)
@@ -239,8 +289,9 @@ class SqlStore(base.TrackingStore):
         row = conn.execute(select(*RUN_COLUMNS).where(runs.c.id == run_id)).first()
         if row is None:
             raise RunNotFoundError(f"run {run_id!r} does not exist")
-        name = conn.execute(select(projects.c.name).where(projects.c.id == row.project_id)
-                            ).scalar_one()
+        name = conn.execute(
+            select(projects.c.name).where(projects.c.id == row.project_id)
+        ).scalar_one()
         outputs = outputs_of(conn, [run_id], {row.project_id: name}).get(run_id, ())
         return to_record(row, name, outputs)
 
@@ -260,17 +311,30 @@ class SqlStore(base.TrackingStore):
         _check_page(limit, offset)
         if project is not None:
             check_project(project)
-        _query.select_runs(RUN_COLUMNS, project_id=0, filter=filter, order_by=order_by,
-                           limit=limit, offset=offset, now=0.0)  # QueryError before any I/O
+        _query.select_runs(
+            RUN_COLUMNS,
+            project_id=0,
+            filter=filter,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            now=0.0,
+        )  # QueryError before any I/O
         self.mark_stale_runs_crashed()
 
         def go(conn: Connection) -> list[RunRecord]:
             pid = None if project is None else self._project_id(conn, project, create=False)
             if project is not None and pid is None:
                 return []
-            q = _query.select_runs(RUN_COLUMNS, project_id=pid, filter=filter,
-                                   order_by=order_by, limit=limit, offset=offset,
-                                   now=self._clock())
+            q = _query.select_runs(
+                RUN_COLUMNS,
+                project_id=pid,
+                filter=filter,
+                order_by=order_by,
+                limit=limit,
+                offset=offset,
+                now=self._clock(),
+            )
             rows = conn.execute(q).all()
             names = project_names(conn)
             ids = None if len(rows) > 2000 else [r.id for r in rows]
@@ -289,8 +353,11 @@ class SqlStore(base.TrackingStore):
             pid = None if project is None else self._project_id(conn, project, create=False)
             if project is not None and pid is None:
                 return 0
-            return int(conn.execute(_query.count_runs(project_id=pid, filter=filter,
-                                                      now=self._clock())).scalar_one())
+            return int(
+                conn.execute(
+                    _query.count_runs(project_id=pid, filter=filter, now=self._clock())
+                ).scalar_one()
+            )
 
         return self._read("counting runs", go)
 
@@ -314,21 +381,25 @@ class SqlStore(base.TrackingStore):
         def go(conn: Connection) -> str:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
-            row = conn.execute(select(run_console.c.text, run_console.c.dropped)
-                               .where(run_console.c.run_id == run_id)).first()
+            row = conn.execute(
+                select(run_console.c.text, run_console.c.dropped).where(
+                    run_console.c.run_id == run_id
+                )
+            ).first()
             if row is None:
                 return ""
-            tail = f"\n[runtrack: {row.dropped} bytes of output not stored]\n" if row.dropped \
-                else ""
+            tail = (
+                f"\n[runtrack: {row.dropped} bytes of output not stored]\n" if row.dropped else ""
+            )
             return str(row.text) + tail
 
         return self._read("reading the console log", go)
 
     # -- artifacts ---------------------------------------------------------------------
-    def _log_artifact_tx(self, conn: Connection, run_id: str, project_id: int,
-                         spec: ArtifactSpec) -> ArtifactVersion:
-        name = conn.execute(select(projects.c.name).where(projects.c.id == project_id)
-                            ).scalar_one()
+    def _log_artifact_tx(
+        self, conn: Connection, run_id: str, project_id: int, spec: ArtifactSpec
+    ) -> ArtifactVersion:
+        name = conn.execute(select(projects.c.name).where(projects.c.id == project_id)).scalar_one()
         return _artifacts.log_version(conn, run_id, project_id, name, spec, self._clock())
 
     def log_artifact(self, run_id: str, spec: ArtifactSpec) -> ArtifactVersion:
@@ -336,8 +407,9 @@ class SqlStore(base.TrackingStore):
         _artifacts.validate_spec(spec)
 
         def go(conn: Connection) -> ArtifactVersion:
-            pid = conn.execute(select(runs.c.project_id).where(runs.c.id == run_id)
-                               .with_for_update()).scalar()
+            pid = conn.execute(
+                select(runs.c.project_id).where(runs.c.id == run_id).with_for_update()
+            ).scalar()
             if pid is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
             return self._log_artifact_tx(conn, run_id, int(pid), spec)
@@ -347,14 +419,22 @@ class SqlStore(base.TrackingStore):
     def get_artifact_version(self, project: str, ref: str) -> ArtifactVersion:
         check_project(project)
         _artifacts.parse_ref(ref)
-        return self._read("reading an artifact", lambda conn: _artifacts.get_version(
-            conn, self._project_id(conn, project, create=False), project, ref))
+        return self._read(
+            "reading an artifact",
+            lambda conn: _artifacts.get_version(
+                conn, self._project_id(conn, project, create=False), project, ref
+            ),
+        )
 
     def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
         check_project(project)
         _artifacts.parse_ref(ref)
-        return self._read("reading an artifact manifest", lambda conn: _artifacts.get_files(
-            conn, self._project_id(conn, project, create=False), project, ref))
+        return self._read(
+            "reading an artifact manifest",
+            lambda conn: _artifacts.get_files(
+                conn, self._project_id(conn, project, create=False), project, ref
+            ),
+        )
 
     def referenced_digests(self) -> set[str]:
         return self._read("listing referenced blobs", _artifacts.referenced_digests)

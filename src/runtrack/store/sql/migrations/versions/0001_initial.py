@@ -83,9 +83,7 @@ def upgrade() -> None:
         sa.Column("tail", sa.Text, nullable=False),
         sa.Column("next_seq", sa.Integer, nullable=False),
     )
-    op.create_index(
-        "ix_metric_summaries_sort", "metric_summaries", ["project_id", "key", "value"]
-    )
+    op.create_index("ix_metric_summaries_sort", "metric_summaries", ["project_id", "key", "value"])
     op.create_table(
         "metric_chunks",
         sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
@@ -156,9 +154,7 @@ def upgrade() -> None:
         "artifact_aliases",
         sa.Column("artifact_id", sa.Integer, sa.ForeignKey("artifacts.id"), primary_key=True),
         sa.Column("alias", sa.String(100), primary_key=True),
-        sa.Column(
-            "version_id", sa.Integer, sa.ForeignKey("artifact_versions.id"), nullable=False
-        ),
+        sa.Column("version_id", sa.Integer, sa.ForeignKey("artifact_versions.id"), nullable=False),
     )
     op.create_table(
         "run_outputs",
@@ -171,8 +167,19 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "run_outputs", "artifact_aliases", "artifact_files", "artifact_versions", "artifacts",
-        "run_inputs", "run_console", "run_streams", "metric_chunks", "metric_summaries",
-        "run_tags", "run_params", "runs", "projects",
+        "run_outputs",
+        "artifact_aliases",
+        "artifact_files",
+        "artifact_versions",
+        "artifacts",
+        "run_inputs",
+        "run_console",
+        "run_streams",
+        "metric_chunks",
+        "metric_summaries",
+        "run_tags",
+        "run_params",
+        "runs",
+        "projects",
     ):
         op.drop_table(table)
