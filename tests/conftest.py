@@ -52,3 +52,36 @@ def pg_url() -> Iterator[str]:
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture
+def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An SDK without background noise (system metrics, console capture, package scans),
+    whose process state (runs, opened stores) is reset afterwards."""
+    from runtrack.client._state import STATE
+
+    monkeypatch.setenv("RUNTRACK_SYSTEM_METRICS_INTERVAL", "0")
+    monkeypatch.setenv("RUNTRACK_CONSOLE", "0")
+    monkeypatch.setenv("RUNTRACK_CAPTURE_PACKAGES", "0")
+    yield
+    for run in list(STATE.runs):
+        run.finish()
+    for store in STATE.stores.values():
+        store.close()
+    STATE.stores.clear()
+    STATE.artifact_stores.clear()
+    STATE.recovered.clear()
+    STATE.seeds.clear()
+
+
+def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process using its own embedded store under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
+    env.update(
+        RUNTRACK_DIR=str(tmp_path / "rt"),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+    )
+    env.update(extra)
+    return env

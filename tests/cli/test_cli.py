@@ -14,16 +14,8 @@ from runtrack.client._state import STATE
 
 
 @pytest.fixture(autouse=True)
-def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNTRACK_SYSTEM_METRICS_INTERVAL", "0")
-    monkeypatch.setenv("RUNTRACK_CONSOLE", "0")
-    monkeypatch.setenv("RUNTRACK_CAPTURE_PACKAGES", "0")
-    yield
-    for store in STATE.stores.values():
-        store.close()
-    STATE.stores.clear()
-    STATE.artifact_stores.clear()
-    STATE.recovered.clear()
+def _sdk(sdk: None) -> None:
+    """Every test here uses the quiet SDK fixture of conftest."""
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import subprocess_env
+
 CHILD = textwrap.dedent("""
     import sys, runtrack
     run = runtrack.init(project="crash", config={"n": 1})
@@ -25,15 +27,8 @@ CHILD = textwrap.dedent("""
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(
-        RUNTRACK_DIR=str(tmp_path / "rt"),
-        RUNTRACK_QUIET="1",
-        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-        RUNTRACK_CAPTURE_PACKAGES="0",
-        RUNTRACK_FLUSH_INTERVAL="5",
-    )  # ship late: the kill lands with data unshipped
-    return env
+    # ship late: the kill lands with data unshipped
+    return subprocess_env(tmp_path, RUNTRACK_FLUSH_INTERVAL="5")
 
 
 def _runtrack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

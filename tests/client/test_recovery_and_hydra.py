@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import subprocess_env
+
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(
-        RUNTRACK_DIR=str(tmp_path / "rt"),
-        RUNTRACK_QUIET="1",
-        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-        RUNTRACK_CAPTURE_PACKAGES="0",
-    )
-    return env
+    return subprocess_env(tmp_path)
 
 
 def test_next_init_recovers_a_killed_process(tmp_path: Path) -> None:

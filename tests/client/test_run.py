@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import runtrack
-from runtrack.client._state import STATE
 from runtrack.errors import (
     ConfigError,
     NoActiveRunError,
@@ -21,19 +20,8 @@ from runtrack.errors import (
 
 
 @pytest.fixture(autouse=True)
-def _no_background_noise(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNTRACK_SYSTEM_METRICS_INTERVAL", "0")
-    monkeypatch.setenv("RUNTRACK_CONSOLE", "0")
-    monkeypatch.setenv("RUNTRACK_CAPTURE_PACKAGES", "0")
-    yield
-    for run in list(STATE.runs):
-        run.finish()
-    for store in STATE.stores.values():
-        store.close()
-    STATE.stores.clear()
-    STATE.artifact_stores.clear()
-    STATE.recovered.clear()
-    STATE.seeds.clear()
+def _sdk(sdk: None) -> None:
+    """Every test here uses the quiet SDK fixture of conftest."""
 
 
 def test_log_finish_and_read_back() -> None:

@@ -27,12 +27,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
-import math
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import PurePath
 from typing import Any, Final
 
+from .. import configdoc
 from ..errors import ConfigError
 
 __all__ = [
@@ -76,26 +76,22 @@ def normalize_config(obj: object) -> dict[str, Any]:
 def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Dotted keys -> leaf values: ``{"model": {"depth": 6}}`` -> ``{"model.depth": 6}``.
 
-    Lists are leaves (returned as lists). An empty mapping is a leaf of value ``{}`` so
-    that flattening loses nothing. Keys keep their insertion order, depth first.
+    Lists are leaves (returned as lists), an empty mapping is a leaf ``{}``; see
+    :func:`runtrack.configdoc.flatten`.
     """
-    out: dict[str, Any] = {}
-    _flatten_into(config, "", out)
-    return out
+    return configdoc.flatten(normalize_config(config))
 
 
 def merge_config(recorded: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``recorded`` with the keys of ``update`` added, at any depth.
+    """``recorded`` with the keys of ``update`` (normalised first) added at any depth.
 
-    ``update`` is normalised first. Setting a key to the value it already has is accepted
-    (NaN equals NaN; ``1`` equals ``1.0`` but never ``True``); changing a recorded value,
-    or replacing a section by a leaf or a leaf by a section, raises ``ConfigError``.
-    Neither argument is modified.
+    Re-setting a value is fine (NaN equals NaN, ``1`` equals ``1.0``, never ``True``);
+    changing one, or replacing a section by a leaf or back, raises ``ConfigError``, as do
+    dotted keys that collide once expanded. Neither argument is modified.
     """
-    base = normalize_config(recorded)
-    _merge_into(base, normalize_config(update), "")
-    _check_collisions(base)
-    return base
+    merged = configdoc.merge(normalize_config(recorded), normalize_config(update))
+    _check_collisions(merged)
+    return merged
 
 
 # --------------------------------------------------------------------------------------
@@ -339,59 +335,6 @@ def _sorted(items: list[Any]) -> list[Any]:
         return sorted(items)
     except TypeError:  # mixed types: still deterministic, grouped by type
         return sorted(items, key=lambda v: (type(v).__name__, repr(v)))
-
-
-# --------------------------------------------------------------------------------------
-# flatten / merge
-# --------------------------------------------------------------------------------------
-def _flatten_into(config: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for key, value in config.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            if value:
-                _flatten_into(value, name, out)
-            else:
-                out[name] = {}
-        else:
-            out[name] = _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _merge_into(base: dict[str, Any], update: Mapping[str, Any], prefix: str) -> None:
-    for key, new in update.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if key not in base:
-            base[key] = new
-            continue
-        old = base[key]
-        if isinstance(old, dict) and isinstance(new, dict):
-            _merge_into(old, new, name)
-        elif not _same(old, new):
-            raise ConfigError(
-                f"config key {name!r} is already recorded as {_show(old)}; recorded values "
-                f"cannot change (got {_show(new)})"
-            )
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-            return True
-        return a == b
-    return type(a) is type(b) and bool(a == b)
 
 
 def _show(value: Any) -> str:

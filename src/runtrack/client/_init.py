@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import configdoc
 from .. import settings as settings_mod
@@ -28,6 +28,9 @@ from ._journal import journal_path
 from ._sink import JournalSink, NullSink
 from ._state import STATE
 from .run import Run
+
+if TYPE_CHECKING:
+    from ..store.base import TrackingStore
 
 logger = logging.getLogger("runtrack")
 
@@ -112,17 +115,7 @@ def init(
                 exc,
             )
             pending_create = spec
-    stream = new_stream_id()
-    sink = JournalSink(
-        journal_path(s.journal_dir, spec.id, stream),
-        _header(s, spec, stream, resume=False),
-        run_id=spec.id,
-        stream=stream,
-        store=store,
-        flush_interval=s.flush_interval,
-        heartbeat_interval=s.heartbeat_interval,
-        create=pending_create,
-    )
+    sink = _open_sink(s, spec, store, resume=False, create=pending_create)
     run = Run(
         id=spec.id,
         name=spec.name,
@@ -172,16 +165,7 @@ def _resume(
         group=rec.group,
         parent_id=rec.parent_id,
     )
-    stream = new_stream_id()
-    sink = JournalSink(
-        journal_path(s.journal_dir, rec.id, stream),
-        _header(s, spec, stream, resume=True),
-        run_id=rec.id,
-        stream=stream,
-        store=store,
-        flush_interval=s.flush_interval,
-        heartbeat_interval=s.heartbeat_interval,
-    )
+    sink = _open_sink(s, spec, store, resume=True)
     sink.op(StatusOp("running", time.time()))
     last = rec.last_step
     user_summary = {k: v for k, v in rec.summary.items() if k not in rec.metrics}
@@ -240,6 +224,28 @@ def _unregister(run: Run) -> None:
     with STATE.lock:
         if run in STATE.runs:
             STATE.runs.remove(run)
+
+
+def _open_sink(
+    s: settings_mod.Settings,
+    spec: RunSpec,
+    store: TrackingStore | None,
+    *,
+    resume: bool,
+    create: RunSpec | None = None,
+) -> JournalSink:
+    """A new stream of the run: its journal, and with a store its shipper and heartbeat."""
+    stream = new_stream_id()
+    return JournalSink(
+        journal_path(s.journal_dir, spec.id, stream),
+        _header(s, spec, stream, resume=resume),
+        run_id=spec.id,
+        stream=stream,
+        store=store,
+        flush_interval=s.flush_interval,
+        heartbeat_interval=s.heartbeat_interval,
+        create=create,
+    )
 
 
 def _header(
