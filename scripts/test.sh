@@ -12,7 +12,7 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 
 status=0
-echo "== ruff"; .venv/bin/ruff check src tests benchmarks examples || status=1
+echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; status=1; }
 echo "== mypy"; .venv/bin/mypy || status=1
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
