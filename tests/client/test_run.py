@@ -286,3 +286,24 @@ def test_team_server_url_is_not_silently_ignored(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RUNTRACK_URL", "http://127.0.0.1:9")
     with pytest.raises(ValidationError, match=r"RUNTRACK_URL|team server"):
         runtrack.init(project="p")
+
+
+def test_forked_child_cannot_write_into_the_parents_run() -> None:
+    import os
+
+    run = runtrack.init(project="p")
+    run.log({"x": 1.0})
+    pid = os.fork()
+    if pid == 0:  # the child: a clear error, and the parent's run is untouched
+        code = 0
+        try:
+            run.log({"x": 2.0})
+            code = 3
+        except runtrack.RuntrackError as exc:
+            code = 0 if "forked child" in str(exc) else 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    run.log({"x": 3.0})
+    run.finish()
+    assert runtrack.Api().run(run.id).history("x")["x"]["value"] == [1.0, 3.0]

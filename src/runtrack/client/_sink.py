@@ -9,17 +9,33 @@ keeps nothing. Both are safe to call from several threads.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from array import array
 from pathlib import Path
 
 from ..entities import Op, RunSpec
+from ..errors import RuntrackError
 from ..store.base import TrackingStore
 from ._journal import JournalWriter
 from ._shipper import Heartbeat, Shipper
 
 log = logging.getLogger("runtrack")
+
+
+_LIVE_SINKS: weakref.WeakSet[JournalSink] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a data-loader worker, say) inherits the parent's runs but not their
+    threads; writing to the parent's journal would break its sequence numbers."""
+    for sink in list(_LIVE_SINKS):
+        sink._foreign = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class NullSink:
@@ -65,10 +81,13 @@ class JournalSink(NullSink):
         create: RunSpec | None = None,
     ) -> None:
         self.journal_path = path
+        self._owner = os.getpid()
         self._journal = JournalWriter(path, header)
         self._lock = threading.Lock()
         self._seq = first_seq
         self._closed = False
+        self._foreign = False  # set in a forked child: this process does not own the run
+        _LIVE_SINKS.add(self)
         self.shipper: Shipper | None = None
         self._heartbeat: Heartbeat | None = None
         if store is not None:
@@ -79,11 +98,22 @@ class JournalSink(NullSink):
             self._heartbeat = Heartbeat(store, run_id, heartbeat_interval)
             self._heartbeat.start()
 
+    def _refuse_foreign(self) -> None:
+        raise RuntrackError(
+            f"this run belongs to process {self._owner} and this is a forked child "
+            f"({os.getpid()}); start a run of its own in the child (runtrack.init), or log "
+            "from the parent"
+        )
+
     def keyset(self, keys: tuple[str, ...]) -> int:
+        if self._foreign:
+            self._refuse_foreign()
         with self._lock:
             return self._journal.keyset(keys)
 
     def metrics(self, ks: int, step: int, values: array[float]) -> int:
+        if self._foreign:
+            self._refuse_foreign()
         t = time.time()
         with self._lock:
             seq = self._seq = self._seq + 1
@@ -91,6 +121,8 @@ class JournalSink(NullSink):
         return seq
 
     def op(self, op: Op) -> int:
+        if self._foreign:
+            self._refuse_foreign()
         with self._lock:
             seq = self._seq = self._seq + 1
             self._journal.op(seq, op)
@@ -109,6 +141,8 @@ class JournalSink(NullSink):
     def close(self, *, timeout: float) -> bool:
         """Stop the threads, ship what is left; True if the store has everything (the
         journal is then deleted), False if it is kept for ``runtrack sync``."""
+        if self._foreign:
+            return True  # the parent process finishes its run
         with self._lock:
             if self._closed:
                 return True
