@@ -9,8 +9,9 @@ Nothing here imports anything beyond the standard library.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -34,12 +35,46 @@ class FrozenMap(Mapping[str, Any]):
 
     Nested dicts come back as ``FrozenMap``, lists as tuples. Equality with a plain dict
     compares contents, so ``record.config == {"lr": 0.1}`` works.
+
+    ``FrozenMap(load=fn)`` defers building the data until it is first read (a store
+    listing 100,000 runs keeps their documents as text until someone looks).
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_d", "_load")
 
-    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        self._data: Mapping[str, Any] = data if data is not None else {}
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        load: Callable[[], Mapping[str, Any]] | None = None,
+        text: str | None = None,
+    ) -> None:
+        self._load: Callable[[], Mapping[str, Any]] | str | None = load or text
+        self._d: Mapping[str, Any] | None = data if data is not None or self._load else {}
+
+    @property
+    def _data(self) -> Mapping[str, Any]:
+        d = self._d
+        if d is None:
+            load = self._load
+            assert load is not None
+            d = self._d = self._expand(load)
+            self._load = None
+        return d
+
+    @_data.setter
+    def _data(self, value: Mapping[str, Any]) -> None:
+        self._d, self._load = value, None
+
+    def _expand(self, load: Callable[[], Mapping[str, Any]] | str) -> Mapping[str, Any]:
+        """Build the data from ``load`` (a subclass may decode differently)."""
+        if isinstance(load, str):
+            data: Mapping[str, Any] = json.loads(load)
+            return data
+        return load()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
 
     def __getitem__(self, key: str) -> Any:
         return _freeze(self._data[key])
@@ -130,6 +165,62 @@ class MetricSummary:
     max: float | None
     count: int
     last_step: int
+
+
+class MetricsMap(Mapping[str, MetricSummary]):
+    """Per-key summaries kept as the compact ``[last, min, max, count, last_step]`` lists a
+    store reads; a ``MetricSummary`` is built when a key is looked up, and with
+    ``load=fn`` the lists themselves are read on first use (listing 100,000 runs does not
+    pay for summaries nobody reads)."""
+
+    __slots__ = ("_load", "_r")
+
+    def __init__(
+        self,
+        raw: Mapping[str, Sequence[Any]] | None = None,
+        *,
+        load: Any = None,
+    ) -> None:
+        self._r = raw if raw is not None or load is not None else {}
+        self._load = load
+
+    @property
+    def _raw(self) -> Mapping[str, Sequence[Any]]:
+        r = self._r
+        if r is None:
+            r = self._r = self._expand(self._load)
+            self._load = None
+        return r
+
+    def _expand(self, load: Any) -> Mapping[str, Sequence[Any]]:
+        """Build the lists from ``load`` (a callable here; a subclass may decode bytes)."""
+        return load()  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MetricsMap, (dict(self._raw),))
+
+    def __getitem__(self, key: str) -> MetricSummary:
+        last, lo, hi, count, step = self._raw[key]
+        # NaN is never a min or max (they ignore NaN): a NaN there means "no finite value"
+        return MetricSummary(
+            last=last,
+            min=None if lo is None or lo != lo else lo,
+            max=None if hi is None or hi != hi else hi,
+            count=count,
+            last_step=step,
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __repr__(self) -> str:
+        return f"MetricsMap({dict(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +378,7 @@ class RunRecord:
     config: FrozenMap
     metrics: Mapping[str, MetricSummary]
     summary: FrozenMap  # metric last values overridden by values set with run.summary[...]
-    provenance: FrozenMap
+    provenance: FrozenMap | None  # None: not loaded (search results); get_run loads it
     inputs: tuple[DatasetInput, ...] = ()
     outputs: tuple[ArtifactVersion, ...] = ()
 

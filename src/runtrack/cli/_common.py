@@ -133,7 +133,7 @@ def resolve_run(api: Any, ref: str) -> Any:
         runs = api.runs(limit=1)
         if not runs:
             raise RunNotFoundError("no runs recorded yet")
-        return runs[0]
+        return api.run(runs[0].id)
     if not re.fullmatch(r"[0-9a-z]{1,32}", ref):
         raise ValidationError(
             f"run reference {ref!r} must be a run id, a unique prefix of one, or 'latest'"
@@ -145,7 +145,7 @@ def resolve_run(api: Any, ref: str) -> Any:
             pass
     found = api.runs(filter=f"run.id like '{ref}%'", limit=2)
     if len(found) == 1:
-        return found[0]
+        return api.run(found[0].id)
     if not found:
         raise RunNotFoundError(f"no run id starts with {ref!r}")
     raise ValidationError(f"run prefix {ref!r} is ambiguous: {found[0].id}, {found[1].id}, ...")

@@ -39,7 +39,7 @@ def show(run_ref: str, with_console: bool, as_json: bool) -> None:
         doc = run_json(r)
         doc.update(
             error=r.error,
-            provenance=r.provenance.to_dict(),
+            provenance=view.provenance.to_dict(),
             inputs=[d.to_json() for d in r.inputs],
             outputs=[
                 {
@@ -135,7 +135,7 @@ def _print(view: Any, with_console: bool) -> None:
             )
         con.print(t)
 
-    p = r.provenance
+    p = view.provenance
     t = Table(
         title="provenance", box=None, title_justify="left", header_style="bold", show_header=False
     )

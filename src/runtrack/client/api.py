@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import settings as settings_mod
-from ..entities import ArtifactFile, ArtifactVersion, Project, RunRecord
+from .._bulk import bulk_objects
+from ..entities import ArtifactFile, ArtifactVersion, FrozenMap, Project, RunRecord
 from ..errors import ArtifactNotFoundError, ValidationError
 from ._state import STATE
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 class RunView:
     """A recorded run: every field of ``RunRecord`` plus readers of its data."""
+
+    __slots__ = ("_api", "_record")
 
     def __init__(self, record: RunRecord, api: Api) -> None:
         self._record = record
@@ -44,6 +47,15 @@ class RunView:
     @property
     def record(self) -> RunRecord:
         return self._record
+
+    @property
+    def provenance(self) -> FrozenMap:
+        """git, command, environment, seeds, hydra. Runs listed by ``Api.runs`` load it on
+        first access (it can weigh megabytes: a dirty tree's diff, the package list)."""
+        if self._record.provenance is None:
+            self._record = self._api.store.get_run(self._record.id)
+        assert self._record.provenance is not None
+        return self._record.provenance
 
     def history(
         self, keys: str | Sequence[str] | None = None, *, format: str = "list"
@@ -129,12 +141,13 @@ class Api:
         language; see docs), sorted by ``order_by`` (newest first by default)."""
         if isinstance(order_by, str):
             order_by = [order_by]
-        return [
-            RunView(r, self)
-            for r in self.store.search_runs(
-                project, filter=filter, order_by=list(order_by), limit=limit, offset=offset
-            )
-        ]
+        with bulk_objects():
+            return [
+                RunView(r, self)
+                for r in self.store.search_runs(
+                    project, filter=filter, order_by=list(order_by), limit=limit, offset=offset
+                )
+            ]
 
     def count(self, project: str | None = None, filter: str | None = None) -> int:
         return self.store.count_runs(project, filter)

@@ -321,6 +321,13 @@ class TrackingStoreContract:
         assert dict(r.tags) == {"a": "one", "b": "2"}
         assert r.notes == "some notes"
         assert r.provenance == {"git": {"commit": "abc"}, "seeds": {"python": 1}}
+        listed = store.search_runs("proj", filter=f"run.id = '{spec.id}'")
+        assert listed[0].provenance is None  # listings leave the heavy part out
+        self.write(store, spec.id, op(14, ProvenanceOp({"seeds": {"python": 2}})))
+        assert store.get_run(spec.id).provenance == {
+            "git": {"commit": "abc"},
+            "seeds": {"python": 2},
+        }
         assert r.inputs == (ds,)
         assert r.summary["loss"] == 0.5 and r.summary["best_epoch"] == 3
         assert r.metrics["loss"].last == 1.0

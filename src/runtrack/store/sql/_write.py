@@ -50,8 +50,16 @@ from ...validation import (
 )
 from . import _metrics
 from ._params import param_rows
-from ._records import dumps, loads
-from .schema import run_console, run_inputs, run_params, run_streams, run_tags, runs
+from ._records import dumps, loads, pack_metrics, unpack_metrics
+from .schema import (
+    run_console,
+    run_inputs,
+    run_params,
+    run_provenance,
+    run_streams,
+    run_tags,
+    runs,
+)
 
 MAX_BATCH_RECORDS = 1_000_000
 
@@ -64,7 +72,7 @@ class _RunState:
     config: dict[str, Any]
     tags: dict[str, str]
     summary: dict[str, Any]
-    provenance: dict[str, Any]
+    provenance: dict[str, Any]  # sections changed by this batch only
     inputs: list[dict[str, Any]]
     notes: str | None
     status: str
@@ -134,8 +142,12 @@ def _validate_op(op: object) -> None:
         if not isinstance(op.time, float | int) or not math.isfinite(op.time):
             raise ValidationError("a status op needs a finite time")
     elif isinstance(op, ProvenanceOp):
-        if not isinstance(op.data, Mapping) or not all(isinstance(k, str) for k in op.data):
-            raise ValidationError("a provenance op carries a dict with string keys")
+        if not isinstance(op.data, Mapping) or not all(
+            isinstance(k, str) and 0 < len(k) <= 64 for k in op.data
+        ):
+            raise ValidationError(
+                "a provenance op carries a dict with section names of 1-64 characters"
+            )
         check_json(op.data, "provenance")
     elif isinstance(op, InputOp):
         d = op.dataset
@@ -167,7 +179,6 @@ def apply_batch(
             runs.c.config,
             runs.c.tags,
             runs.c.summary,
-            runs.c.provenance,
             runs.c.inputs,
             runs.c.notes,
             runs.c.status,
@@ -197,7 +208,7 @@ def apply_batch(
         config=loads(row.config),
         tags=loads(row.tags),
         summary=loads(row.summary),
-        provenance=loads(row.provenance),
+        provenance={},
         inputs=loads(row.inputs) or [],
         notes=row.notes,
         status=row.status,
@@ -212,7 +223,7 @@ def apply_batch(
             _apply_op(state, rec.op)
 
     run_id = batch.run_id
-    metrics_doc: dict[str, list[Any]] = loads(row.metrics)
+    metrics_doc: dict[str, tuple[Any, ...]] = unpack_metrics(row.metrics)
     summary_keys = set(state.summary) if "summary" in state.changed else set()
     columns = _metrics.transpose(metric_records) if metric_records else {}
     if columns or summary_keys:
@@ -222,7 +233,7 @@ def apply_batch(
         _metrics.save_summaries(conn, run_id, state.project_id, summaries.values(), state.summary)
         for s in summaries.values():
             if s.count:
-                metrics_doc[s.key] = [s.last, s.min, s.max, s.count, s.last_step]
+                metrics_doc[s.key] = (s.last, s.min, s.max, s.count, s.last_step)
         state.changed.add("metrics")
 
     _write_state(conn, run_id, state, metrics_doc, now, console_max_bytes)
@@ -313,9 +324,18 @@ def _write_state(
     if "summary" in ch:
         values["summary"] = dumps(state.summary)
     if "metrics" in ch:
-        values["metrics"] = dumps(metrics_doc)
+        values["metrics"] = pack_metrics(metrics_doc)
     if "provenance" in ch:
-        values["provenance"] = dumps(state.provenance)
+        pv = run_provenance.c
+        sections = list(state.provenance)
+        conn.execute(delete(run_provenance).where(pv.run_id == run_id, pv.section.in_(sections)))
+        conn.execute(
+            insert(run_provenance),
+            [
+                {"run_id": run_id, "section": k, "doc": dumps(v)}
+                for k, v in state.provenance.items()
+            ],
+        )
     if "notes" in ch:
         values["notes"] = state.notes
     if "inputs" in ch:

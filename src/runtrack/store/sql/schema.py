@@ -3,9 +3,12 @@ a test checks that the migrated database and these definitions agree.
 
 Layout, and why:
 
-* ``runs`` holds run metadata and, denormalised, the JSON documents a run page or a run
-  listing needs in one row read (config, tags, metric summaries, user summary,
-  provenance, inputs): listing 100,000 runs is one table scan.
+* ``runs`` holds run metadata and, denormalised, the JSON documents a run listing needs
+  in one row read (config, tags, metric summaries, user summary, inputs): listing
+  100,000 runs is one table scan.
+* ``run_provenance`` holds the provenance sections (git with its diff, environment with
+  the package list, command, seeds, hydra), one row per section: they can weigh
+  kilobytes to megabytes per run, and only a run page reads them.
 * ``run_params``, ``run_tags`` and ``metric_summaries`` are the same facts flattened to
   one typed row per key, indexed for the query language (``config.lr < 1e-3``,
   ``metrics.auc > 0.9 order by metrics.auc desc``). Both copies are written in the same
@@ -65,9 +68,8 @@ runs = Table(
     Column("error", Text),
     Column("config", Text, nullable=False),  # JSON, nested, typed
     Column("tags", Text, nullable=False),  # JSON {key: value}
-    Column("metrics", Text, nullable=False),  # JSON {key: [last, min, max, count, last_step]}
+    Column("metrics", LargeBinary, nullable=False),  # packed summaries, see _records
     Column("summary", Text, nullable=False),  # JSON user summary overrides
-    Column("provenance", Text, nullable=False),  # JSON
     Column("inputs", Text, nullable=False),  # JSON list of DatasetInput
     Index("ix_runs_project_start", "project_id", "start_time"),
     Index("ix_runs_status_heartbeat", "status", "heartbeat"),
@@ -130,6 +132,14 @@ metric_chunks = Table(
     Column("steps", LargeBinary, nullable=False),
     Column("times", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
+)
+
+run_provenance = Table(
+    "run_provenance",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("section", String(64), primary_key=True),
+    Column("doc", Text, nullable=False),  # JSON
 )
 
 run_streams = Table(

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ..._bulk import bulk_objects
 from ...entities import (
     ArtifactFile,
     ArtifactSpec,
@@ -47,9 +48,26 @@ from . import _artifacts, _metrics, _query
 from ._engine import is_sqlite, make_engine, translate_errors, with_retries
 from ._migrate import ensure_schema
 from ._params import param_rows
-from ._records import RUN_COLUMNS, dumps, outputs_of, project_names, to_record
+from ._records import (
+    EMPTY_METRICS,
+    RUN_COLUMNS,
+    dumps,
+    loads,
+    outputs_of,
+    project_names,
+    to_record,
+)
 from ._write import apply_batch
-from .schema import projects, run_console, run_params, run_streams, run_tags, runs
+from .schema import (
+    projects,
+    run_console,
+    run_outputs,
+    run_params,
+    run_provenance,
+    run_streams,
+    run_tags,
+    runs,
+)
 
 T = TypeVar("T")
 
@@ -81,6 +99,7 @@ class SqlStore(base.TrackingStore):
             self.engine = engine or make_engine(url)
             ensure_schema(self.engine, auto_upgrade=auto_upgrade)
         self._sqlite = is_sqlite(self.engine)
+        self._last_sweep = float("-inf")
 
     def __repr__(self) -> str:
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -190,9 +209,8 @@ class SqlStore(base.TrackingStore):
                     error=None,
                     config=dumps(config),
                     tags=dumps(tags),
-                    metrics="{}",
+                    metrics=EMPTY_METRICS,
                     summary="{}",
-                    provenance="{}",
                     inputs="[]",
                 )
             )
@@ -284,6 +302,18 @@ class SqlStore(base.TrackingStore):
 
         return self._write("marking crashed runs", go)
 
+    def _sweep_stale(self) -> None:
+        """Before a read: persist ``crashed`` for runs gone silent. Runs at most every
+        ``crash_after / 4`` seconds (capped at 1 s) per store object: a run is crashed
+        ``crash_after`` seconds after its last beat, give or take that much."""
+        now = self._clock()
+        if now - self._last_sweep >= min(1.0, self.crash_after / 4):
+            self._last_sweep = now
+            self.mark_stale_runs_crashed()
+
+    def _has_outputs(self, conn: Connection) -> bool:
+        return conn.execute(select(run_outputs.c.run_id).limit(1)).first() is not None
+
     # -- runs: reads -------------------------------------------------------------------
     def _get(self, conn: Connection, run_id: str) -> RunRecord:
         row = conn.execute(select(*RUN_COLUMNS).where(runs.c.id == run_id)).first()
@@ -293,11 +323,18 @@ class SqlStore(base.TrackingStore):
             select(projects.c.name).where(projects.c.id == row.project_id)
         ).scalar_one()
         outputs = outputs_of(conn, [run_id], {row.project_id: name}).get(run_id, ())
-        return to_record(row, name, outputs)
+        pv = run_provenance.c
+        provenance = {
+            r.section: loads(r.doc)
+            for r in conn.execute(
+                select(pv.section, pv.doc).where(pv.run_id == run_id).order_by(pv.section)
+            )
+        }
+        return to_record(row, name, outputs, provenance)
 
     def get_run(self, run_id: str) -> RunRecord:
         check_run_id(run_id)
-        self.mark_stale_runs_crashed()
+        self._sweep_stale()
         return self._read("reading a run", lambda conn: self._get(conn, run_id))
 
     def search_runs(
@@ -311,16 +348,7 @@ class SqlStore(base.TrackingStore):
         _check_page(limit, offset)
         if project is not None:
             check_project(project)
-        _query.select_runs(
-            RUN_COLUMNS,
-            project_id=0,
-            filter=filter,
-            order_by=order_by,
-            limit=limit,
-            offset=offset,
-            now=0.0,
-        )  # QueryError before any I/O
-        self.mark_stale_runs_crashed()
+        self._sweep_stale()
 
         def go(conn: Connection) -> list[RunRecord]:
             pid = None if project is None else self._project_id(conn, project, create=False)
@@ -335,19 +363,19 @@ class SqlStore(base.TrackingStore):
                 offset=offset,
                 now=self._clock(),
             )
-            rows = conn.execute(q).all()
-            names = project_names(conn)
-            ids = None if len(rows) > 2000 else [r.id for r in rows]
-            outputs = outputs_of(conn, ids, names)
-            return [to_record(r, names[r.project_id], outputs.get(r.id, ())) for r in rows]
+            with bulk_objects():  # 100,000 records: no collector passes over them
+                rows = conn.execute(q).all()
+                names = project_names(conn)
+                ids = None if len(rows) > 2000 else [r.id for r in rows]
+                outputs = outputs_of(conn, ids, names) if self._has_outputs(conn) else {}
+                return [to_record(r, names[r.project_id], outputs.get(r.id, ())) for r in rows]
 
         return self._read("searching runs", go)
 
     def count_runs(self, project: str | None = None, filter: str | None = None) -> int:
         if project is not None:
             check_project(project)
-        _query.count_runs(project_id=0, filter=filter, now=0.0)
-        self.mark_stale_runs_crashed()
+        self._sweep_stale()
 
         def go(conn: Connection) -> int:
             pid = None if project is None else self._project_id(conn, project, create=False)

@@ -43,9 +43,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         sa.Column("config", sa.Text, nullable=False),
         sa.Column("tags", sa.Text, nullable=False),
-        sa.Column("metrics", sa.Text, nullable=False),
+        sa.Column("metrics", sa.LargeBinary, nullable=False),
         sa.Column("summary", sa.Text, nullable=False),
-        sa.Column("provenance", sa.Text, nullable=False),
         sa.Column("inputs", sa.Text, nullable=False),
     )
     op.create_index("ix_runs_project_start", "runs", ["project_id", "start_time"])
@@ -96,6 +95,12 @@ def upgrade() -> None:
         sa.Column("steps", sa.LargeBinary, nullable=False),
         sa.Column("times", sa.LargeBinary, nullable=False),
         sa.Column("vals", sa.LargeBinary, nullable=False),
+    )
+    op.create_table(
+        "run_provenance",
+        sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("section", sa.String(64), primary_key=True),
+        sa.Column("doc", sa.Text, nullable=False),
     )
     op.create_table(
         "run_streams",
@@ -175,6 +180,7 @@ def downgrade() -> None:
         "run_inputs",
         "run_console",
         "run_streams",
+        "run_provenance",
         "metric_chunks",
         "metric_summaries",
         "run_tags",
