@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
 RunStatus: TypeAlias = Literal["running", "finished", "failed", "killed", "crashed"]
 RUN_STATUSES: Final[tuple[RunStatus, ...]] = ("running", "finished", "failed", "killed", "crashed")
@@ -508,9 +508,12 @@ Op: TypeAlias = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsRecord:
-    """One ``run.log`` call: values[i] belongs to keys[i]. ``seq`` orders the stream."""
+class MetricsRecord(NamedTuple):
+    """One ``run.log`` call: values[i] belongs to keys[i]. ``seq`` orders the stream.
+
+    A named tuple (immutable, and ~5x cheaper to build than a frozen dataclass: a journal
+    replay builds millions of them).
+    """
 
     seq: int
     step: int

@@ -78,6 +78,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
+        # after a checkpoint, shrink the write-ahead log back to 4 MiB instead of leaving
+        # it at its largest size (a 1M-point run left ~10 MB behind until exit)
+        cur.execute("PRAGMA journal_size_limit = 4194304")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA case_sensitive_like = ON")
         cur.close()

@@ -38,6 +38,7 @@ from ...entities import (
 )
 from ...errors import RunNotFoundError, ValidationError
 from ...validation import (
+    MAX_STEP,
     check_json,
     check_key,
     check_notes,
@@ -104,24 +105,28 @@ def validate_records(records: Sequence[Record]) -> None:
 
 
 def _validate_metrics(rec: MetricsRecord, seen_keys: set[int]) -> None:
-    check_step(rec.step)
-    if not isinstance(rec.time, float | int) or not math.isfinite(rec.time):
-        raise ValidationError(f"metric record time {rec.time!r} must be a finite number")
-    if id(rec.keys) not in seen_keys:
-        if not isinstance(rec.keys, tuple) or not rec.keys:
+    step, t, keys, vals = rec.step, rec.time, rec.keys, rec.values
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        check_step(step)
+    if (type(t) is not float or t - t != 0.0) and (  # inf - inf and nan - nan are nan
+        isinstance(t, bool) or not isinstance(t, float | int) or not math.isfinite(t)
+    ):
+        raise ValidationError(f"metric record time {t!r} must be a finite number")
+    if id(keys) not in seen_keys:
+        if not isinstance(keys, tuple) or not keys:
             raise ValidationError("a metric record needs a non-empty tuple of keys")
-        for k in rec.keys:
+        for k in keys:
             check_key(k)
-        if len(set(rec.keys)) != len(rec.keys):
+        if len(set(keys)) != len(keys):
             raise ValidationError("a metric record names a key twice")
-        seen_keys.add(id(rec.keys))
-    vals = rec.values
-    if len(vals) != len(rec.keys):
+        seen_keys.add(id(keys))
+    if type(vals) is array and vals.typecode == "d" and len(vals) == len(keys):
+        return
+    if len(vals) != len(keys):
         raise ValidationError("a metric record has a different number of keys and values")
-    if not (isinstance(vals, array) and vals.typecode == "d"):
-        for k, v in zip(rec.keys, vals, strict=True):
-            if type(v) is not float:
-                raise ValidationError(f"metric {k!r} has value {v!r}; values must be floats")
+    for k, v in zip(keys, vals, strict=True):
+        if type(v) is not float:
+            raise ValidationError(f"metric {k!r} has value {v!r}; values must be floats")
 
 
 def _validate_op(op: object) -> None:
