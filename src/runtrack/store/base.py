@@ -103,7 +103,8 @@ class TrackingStore(abc.ABC):
     ) -> list[RunRecord]:
         """Runs of ``project`` (all projects if None) matching the run query language.
 
-        Default order: newest first. Missing values sort last whatever the direction.
+        Records carry ``provenance=None`` (not loaded: it can weigh megabytes per run);
+        ``get_run`` returns it. Default order: newest first. Missing values sort last whatever the direction.
         Raises ``QueryError`` (with the position of the problem) for a malformed filter or
         order_by, ``ValidationError`` for a negative limit/offset. An unknown project
         gives an empty list.
