@@ -104,7 +104,8 @@ class TrackingStore(abc.ABC):
         """Runs of ``project`` (all projects if None) matching the run query language.
 
         Records carry ``provenance=None`` (not loaded: it can weigh megabytes per run);
-        ``get_run`` returns it. Default order: newest first. Missing values sort last whatever the direction.
+        ``get_run`` returns it. Default order: newest first. Missing values sort last
+        whatever the direction.
         Raises ``QueryError`` (with the position of the problem) for a malformed filter or
         order_by, ``ValidationError`` for a negative limit/offset. An unknown project
         gives an empty list.

@@ -1,0 +1,97 @@
+"""However a training process ends, its run ends with the right status: real processes,
+real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import runtrack
+from conftest import subprocess_env
+
+
+def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
+    code = "import runtrack, time, sys\n" + textwrap.dedent(body)
+    child = subprocess.Popen([sys.executable, "-c", code], env=subprocess_env(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    return child, run_id
+
+
+def _run(tmp_path: Path, run_id: str) -> runtrack.RunView:
+    return runtrack.Api(f"sqlite:///{tmp_path / 'rt' / 'runtrack.db'}").run(run_id)
+
+
+LOOP = """
+    run = runtrack.init(project="exit")
+    print(run.id, flush=True)
+    for i in range(10**9):
+        run.log({"x": float(i)})
+        time.sleep(0.001)
+"""
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, "killed"), (signal.SIGINT, "killed")])
+def test_signal_ends_the_run_as_killed(tmp_path: Path, sig: int, status: str) -> None:
+    child, run_id = _start(tmp_path, LOOP)
+    time.sleep(1.0)
+    os.kill(child.pid, sig)
+    _, _err = child.communicate(timeout=60)
+    assert child.returncode != 0
+    r = _run(tmp_path, run_id)
+    assert r.status == status
+    assert r.metrics["x"].count > 10  # what was logged before the signal is all there
+    if sig == signal.SIGTERM:
+        assert child.returncode == -signal.SIGTERM  # the default action still happened
+        assert "SIGTERM" in (r.error or "")
+
+
+def test_uncaught_exception_fails_the_run_with_its_traceback(tmp_path: Path) -> None:
+    child, run_id = _start(tmp_path, """
+        run = runtrack.init(project="exit")
+        print(run.id, flush=True)
+        run.log({"x": 1.0})
+        def train():
+            raise ValueError("diverged at step 7")
+        train()
+    """)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 1 and "diverged at step 7" in err  # traceback still printed
+    r = _run(tmp_path, run_id)
+    assert r.status == "failed"
+    assert "ValueError: diverged at step 7" in (r.error or "") and "in train" in (r.error or "")
+
+
+def test_script_that_never_calls_finish_ends_finished(tmp_path: Path) -> None:
+    child, run_id = _start(tmp_path, """
+        run = runtrack.init(project="exit")
+        print(run.id, flush=True)
+        for i in range(100):
+            runtrack.log({"x": float(i)})
+        print("done; bye")
+    """)
+    _out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0
+    r = _run(tmp_path, run_id)
+    assert r.status == "finished" and r.metrics["x"].count == 100
+    assert "done; bye" in runtrack.Api(
+        f"sqlite:///{tmp_path / 'rt' / 'runtrack.db'}").run(run_id).console()
+
+
+def test_sys_exit_with_an_error_code_fails_the_run(tmp_path: Path) -> None:
+    child, run_id = _start(tmp_path, """
+        with runtrack.init(project="exit") as run:
+            print(run.id, flush=True)
+            sys.exit(3)
+    """)
+    child.communicate(timeout=60)
+    assert child.returncode == 3
+    assert _run(tmp_path, run_id).status == "failed"
