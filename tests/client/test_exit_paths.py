@@ -19,8 +19,13 @@ from conftest import subprocess_env
 
 def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
     code = "import runtrack, time, sys\n" + textwrap.dedent(body)
-    child = subprocess.Popen([sys.executable, "-c", code], env=subprocess_env(tmp_path),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=subprocess_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     return child, run_id
@@ -55,14 +60,17 @@ def test_signal_ends_the_run_as_killed(tmp_path: Path, sig: int, status: str) ->
 
 
 def test_uncaught_exception_fails_the_run_with_its_traceback(tmp_path: Path) -> None:
-    child, run_id = _start(tmp_path, """
+    child, run_id = _start(
+        tmp_path,
+        """
         run = runtrack.init(project="exit")
         print(run.id, flush=True)
         run.log({"x": 1.0})
         def train():
             raise ValueError("diverged at step 7")
         train()
-    """)
+    """,
+    )
     _, err = child.communicate(timeout=60)
     assert child.returncode == 1 and "diverged at step 7" in err  # traceback still printed
     r = _run(tmp_path, run_id)
@@ -71,27 +79,35 @@ def test_uncaught_exception_fails_the_run_with_its_traceback(tmp_path: Path) -> 
 
 
 def test_script_that_never_calls_finish_ends_finished(tmp_path: Path) -> None:
-    child, run_id = _start(tmp_path, """
+    child, run_id = _start(
+        tmp_path,
+        """
         run = runtrack.init(project="exit")
         print(run.id, flush=True)
         for i in range(100):
             runtrack.log({"x": float(i)})
         print("done; bye")
-    """)
+    """,
+    )
     _out, _ = child.communicate(timeout=60)
     assert child.returncode == 0
     r = _run(tmp_path, run_id)
     assert r.status == "finished" and r.metrics["x"].count == 100
-    assert "done; bye" in runtrack.Api(
-        f"sqlite:///{tmp_path / 'rt' / 'runtrack.db'}").run(run_id).console()
+    assert (
+        "done; bye"
+        in runtrack.Api(f"sqlite:///{tmp_path / 'rt' / 'runtrack.db'}").run(run_id).console()
+    )
 
 
 def test_sys_exit_with_an_error_code_fails_the_run(tmp_path: Path) -> None:
-    child, run_id = _start(tmp_path, """
+    child, run_id = _start(
+        tmp_path,
+        """
         with runtrack.init(project="exit") as run:
             print(run.id, flush=True)
             sys.exit(3)
-    """)
+    """,
+    )
     child.communicate(timeout=60)
     assert child.returncode == 3
     assert _run(tmp_path, run_id).status == "failed"

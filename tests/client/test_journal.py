@@ -17,7 +17,7 @@ def _write(path: Path, n: int = 10) -> JournalWriter:
     seq = 0
     for i in range(n):
         seq += 1
-        w.metrics(ks, seq, i, 1000.0 + i, array("d", [1.0 / (i + 1), math.nan]))
+        w.metrics(ks, seq, i, 1000.0 + i, array("d", [1.0 / (i + 1), math.nan]).tobytes())
     seq += 1
     w.op(seq, ConfigOp({"x": 1}))
     seq += 1
@@ -47,11 +47,11 @@ def test_incremental_reads_see_only_new_records(tmp_path: Path) -> None:
     ks = w.keyset(("a",))
     r = JournalReader(p)
     assert r.read() == []
-    w.metrics(ks, 1, 0, 1.0, array("d", [1.0]))
+    w.metrics(ks, 1, 0, 1.0, array("d", [1.0]).tobytes())
     assert [x.seq for x in r.read()] == [1]
     assert r.read() == []
-    w.metrics(ks, 2, 1, 1.0, array("d", [2.0]))
-    w.metrics(ks, 3, 2, 1.0, array("d", [3.0]))
+    w.metrics(ks, 2, 1, 1.0, array("d", [2.0]).tobytes())
+    w.metrics(ks, 3, 2, 1.0, array("d", [3.0]).tobytes())
     assert [x.seq for x in r.read()] == [2, 3]
     w.close()
 
@@ -98,3 +98,26 @@ def test_lock_tells_live_from_dead(tmp_path: Path) -> None:
     fd = lock_for_replay(p)
     assert fd is not None
     os.close(fd)
+
+
+def test_live_journal_has_a_zero_tail_that_reads_as_its_end(tmp_path: Path) -> None:
+    p = tmp_path / "j.rtj"
+    w = _write(p, 5)
+    assert p.stat().st_size >= JournalWriter.SEGMENT  # preallocated, mapped
+    r = JournalReader(p)
+    assert [x.seq for b in r.read_all() for x in b] == list(range(1, 8))
+    assert not r.corrupt
+    w.close()
+    assert p.stat().st_size == r.offset  # close trims the unused zeros
+
+
+def test_record_cut_short_by_a_kill_is_a_torn_tail_not_damage(tmp_path: Path) -> None:
+    p = tmp_path / "j.rtj"
+    _write(p, 3).close()
+    data = bytearray(p.read_bytes())
+    cut = len(data) - 10  # the last record's copy stopped 10 bytes short...
+    data[cut:] = b"\x00" * 10  # ...leaving the zeros of the preallocated file
+    p.write_bytes(bytes(data) + b"\x00" * 4096)
+    r = JournalReader(p)
+    assert [x.seq for b in r.read_all() for x in b] == [1, 2, 3, 4]
+    assert not r.corrupt

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import mmap
 import os
 import struct
 import sys
@@ -49,6 +50,17 @@ _LITTLE = sys.byteorder == "little"
 _READ_BLOCK = 8 << 20
 
 
+_VALUES: dict[int, struct.Struct] = {}
+
+
+def values_struct(n: int) -> struct.Struct:
+    """The struct of n little-endian float64 (cached: one per record width)."""
+    st = _VALUES.get(n)
+    if st is None:
+        st = _VALUES[n] = struct.Struct(f"<{n}d")
+    return st
+
+
 def journal_path(directory: Path, run_id: str, stream: str) -> Path:
     return directory / f"{run_id}.{stream}{SUFFIX}"
 
@@ -59,15 +71,46 @@ def _frame(rtype: int, payload: bytes) -> bytes:
 
 class JournalWriter:
     """Appends records; holds an exclusive ``flock`` on the file while open, which tells
-    ``runtrack sync`` that the process is alive. Not thread-safe: the caller serialises."""
+    ``runtrack sync`` that the process is alive. Not thread-safe: the caller serialises.
+
+    Records are copied into a shared memory mapping of the file (grown in segments),
+    not written with ``os.write``: a system call releases the GIL, and a training loop
+    that gives the GIL away on every ``log()`` then waits for the background writer to
+    hand it back (up to the 5 ms switch interval). Dirty pages of a shared file mapping
+    belong to the OS page cache, so a record is as safe from SIGKILL once copied as it
+    would be once written. The unused tail of the file is zeros; ``close`` trims it.
+    """
+
+    SEGMENT = 4 << 20
 
     def __init__(self, path: Path, header: Mapping[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.write(self._fd, MAGIC + _frame(HEADER, json.dumps(header).encode()))
+        self._pos = os.fstat(self._fd).st_size
+        self._cap = 0
+        self._mm: mmap.mmap | None = None
         self._keysets: dict[tuple[str, ...], int] = {}
+        self._put(MAGIC + _frame(HEADER, json.dumps(header).encode()))
+
+    def _put(self, data: bytes) -> None:
+        end = self._pos + len(data)
+        if end > self._cap:
+            self._grow(end)
+        assert self._mm is not None
+        self._mm[self._pos : end] = data
+        self._pos = end
+
+    def _grow(self, end: int) -> None:
+        cap = max(self.SEGMENT, min(self._cap * 2, self._cap + 64 * self.SEGMENT))
+        while cap < end:
+            cap += self.SEGMENT
+        os.ftruncate(self._fd, cap)
+        if self._mm is not None:
+            self._mm.close()
+        self._mm = mmap.mmap(self._fd, cap)
+        self._cap = cap
 
     def keyset(self, keys: tuple[str, ...]) -> int:
         """The id of a key tuple, defining it in the journal the first time."""
@@ -75,25 +118,29 @@ class JournalWriter:
         if ks is None:
             ks = len(self._keysets) + 1
             payload = _KEYS.pack(ks) + json.dumps(list(keys)).encode()
-            os.write(self._fd, _frame(KEYS, payload))
+            self._put(_frame(KEYS, payload))
             self._keysets[keys] = ks
         return ks
 
-    def metrics(self, ks: int, seq: int, step: int, time: float, values: array[float]) -> None:
-        if not _LITTLE:
-            values = array("d", values)
-            values.byteswap()
-        payload = _METRICS.pack(ks, seq, step, time) + values.tobytes()
-        os.write(
-            self._fd,
-            _REC.pack(len(payload), zlib.crc32(payload, _CRC_SEED[METRICS]), METRICS) + payload,
+    def metrics(self, ks: int, seq: int, step: int, time: float, values: bytes) -> None:
+        """``values``: the record's float64 values, little-endian (``pack_values``)."""
+        payload = _METRICS.pack(ks, seq, step, time) + values
+        self._put(
+            _REC.pack(len(payload), zlib.crc32(payload, _CRC_SEED[METRICS]), METRICS) + payload
         )
 
     def op(self, seq: int, op: Op) -> None:
-        os.write(self._fd, _frame(OP, _OP.pack(seq) + json.dumps(op_to_json(op)).encode()))
+        self._put(_frame(OP, _OP.pack(seq) + json.dumps(op_to_json(op)).encode()))
 
     def close(self) -> None:
         if self._fd >= 0:
+            if self._mm is not None:
+                self._mm.close()
+                self._mm = None
+            try:
+                os.ftruncate(self._fd, self._pos)  # drop the unused zeros
+            except OSError:  # pragma: no cover - the zeros are harmless
+                pass
             os.close(self._fd)  # releases the flock
             self._fd = -1
 
@@ -126,6 +173,8 @@ class JournalReader:
         unpack_rec, unpack_m = _REC.unpack_from, _METRICS.unpack_from
         while pos + _REC.size <= end:
             length, crc, rtype = unpack_rec(data, pos)
+            if rtype == 0 and length == 0:
+                break  # the zero-filled, not yet written part of a live journal
             body = pos + _REC.size
             if body + length > end:
                 if length > _READ_BLOCK and pos == 0:
@@ -133,7 +182,9 @@ class JournalReader:
                 break
             payload = memoryview(data)[body : body + length]
             if rtype not in _CRC_SEED or zlib.crc32(payload, _CRC_SEED[rtype]) != crc:
-                self.corrupt = True
+                # a record cut short by the death of its writer is followed by zeros only;
+                # anything else after it is damage
+                self.corrupt = data.count(0, body + length) != end - (body + length)
                 break
             pos = body + length
             if rtype == METRICS:

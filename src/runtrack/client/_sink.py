@@ -13,7 +13,6 @@ import os
 import threading
 import time
 import weakref
-from array import array
 from pathlib import Path
 
 from ..entities import Op, RunSpec
@@ -46,7 +45,7 @@ class NullSink:
     def keyset(self, keys: tuple[str, ...]) -> int:
         return 0
 
-    def metrics(self, ks: int, step: int, values: array[float]) -> int:
+    def metrics(self, ks: int, step: int, values: bytes) -> int:
         return 0
 
     def op(self, op: Op) -> int:
@@ -111,7 +110,8 @@ class JournalSink(NullSink):
         with self._lock:
             return self._journal.keyset(keys)
 
-    def metrics(self, ks: int, step: int, values: array[float]) -> int:
+    def metrics(self, ks: int, step: int, values: bytes) -> int:
+        """``values``: little-endian float64 bytes, one per key of keyset ``ks``."""
         if self._foreign:
             self._refuse_foreign()
         t = time.time()

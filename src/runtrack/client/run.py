@@ -8,9 +8,9 @@ waits for the store. The handle is safe to use from several threads.
 from __future__ import annotations
 
 import logging
+import struct
 import time
 import traceback
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +32,7 @@ from ..entities import (
 )
 from ..errors import RunFinishedError, StoreUnavailableError, ValidationError
 from ..validation import check_key, check_metric_value, check_notes, check_step, check_tags
+from ._journal import values_struct
 from ._sink import NullSink
 from ._views import RunConfig, RunSummary
 
@@ -81,7 +82,7 @@ class Run:
         self._notes = notes
         self._step = first_step
         self._keysets: dict[tuple[str, ...], int] = {}
-        self._last: dict[int, tuple[int, tuple[str, ...], array[float]]] = {}
+        self._last: dict[int, tuple[int, tuple[str, ...], bytes]] = {}
         self._provenance: dict[str, Any] = {}
         self._status = "running"
         self._on_finish = on_finish
@@ -110,8 +111,8 @@ class Run:
             step = check_step(step)
         try:
             keys = tuple(data)
-            values = array("d", data.values())
-        except (TypeError, AttributeError, ValueError):
+            values = values_struct(len(keys)).pack(*data.values())
+        except (TypeError, AttributeError, OverflowError, struct.error):
             keys, values = _slow_metrics(data)
         if not keys:
             return
@@ -132,7 +133,7 @@ class Run:
     def _last_values(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for _, keys, values in sorted(self._last.values(), key=lambda e: e[0]):
-            out.update(zip(keys, values, strict=True))
+            out.update(zip(keys, values_struct(len(keys)).unpack(values), strict=True))
         return {k: v for k, v in out.items() if not k.startswith("system/")}
 
     def _log_system(self, values: Mapping[str, float], step: int) -> None:
@@ -141,7 +142,7 @@ class Run:
             return
         keys = tuple(values)
         ks = self._keysets.get(keys) or self._new_keyset(keys)
-        self._sink.metrics(ks, step, array("d", values.values()))
+        self._sink.metrics(ks, step, values_struct(len(keys)).pack(*values.values()))
 
     def _op(self, op: Op) -> None:
         if self._status != "running":
@@ -300,7 +301,7 @@ def _default_artifact_name(p: Path) -> str:
     return name[:128]
 
 
-def _slow_metrics(data: object) -> tuple[tuple[str, ...], array[float]]:
+def _slow_metrics(data: object) -> tuple[tuple[str, ...], bytes]:
     """The careful path of ``log()``: nested dicts, numpy/torch scalars, and clear errors."""
     if not isinstance(data, Mapping):
         raise ValidationError(
@@ -322,4 +323,4 @@ def _slow_metrics(data: object) -> tuple[tuple[str, ...], array[float]]:
             if key in flat:
                 raise ValidationError(f"metric {key!r} is given twice")
             flat[key] = check_metric_value(key, v)
-    return tuple(flat), array("d", flat.values())
+    return tuple(flat), values_struct(len(flat)).pack(*flat.values())

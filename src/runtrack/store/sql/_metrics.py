@@ -159,14 +159,21 @@ class _Memo:
     """Encodings of step/time columns by content, for one write."""
 
     def __init__(self) -> None:
-        self.steps: dict[bytes, bytes] = {}
+        self.steps: dict[bytes, tuple[bytes, int, int]] = {}
         self.times: dict[bytes, bytes] = {}
 
-    def enc_steps(self, a: array[int]) -> bytes:
+    def enc_steps(self, a: array[int]) -> tuple[bytes, int, int]:
+        """The encoded column with its smallest and largest step."""
         raw = a.tobytes()
         hit = self.steps.get(raw)
         if hit is None:
-            hit = self.steps[raw] = _codec.encode_steps(a)
+            blob = _codec.encode_steps(a)
+            reg = _codec.regular_steps(blob)
+            if reg is not None:  # no need to look at every step
+                lo, hi = (a[0], a[-1]) if reg[1] >= 0 else (a[-1], a[0])
+            else:
+                lo, hi = min(a), max(a)
+            hit = self.steps[raw] = (blob, lo, hi)
         return hit
 
     def enc_times(self, a: array[float]) -> bytes:
@@ -214,16 +221,17 @@ def append(
             s, t, v = steps[start:end], times[start:end], vals[start:end]
             seq = row.next_seq
             row.next_seq += 1
+            step_blob, step_min, step_max = memo.enc_steps(s)
             inserts.append(
                 {
                     "run_id": run_id,
                     "key": key,
                     "seq": seq,
                     "n": end - start,
-                    "step_min": min(s),
-                    "step_max": max(s),
+                    "step_min": step_min,
+                    "step_max": step_max,
                     "codec": _codec.CODEC,
-                    "steps": memo.enc_steps(s),
+                    "steps": step_blob,
                     "times": memo.enc_times(t),
                     "vals": _codec.encode_floats(v),
                 }
