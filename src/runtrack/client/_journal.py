@@ -30,7 +30,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,11 @@ class JournalWriter:
     def op(self, seq: int, op: Op) -> None:
         self._put(_frame(OP, _OP.pack(seq) + json.dumps(op_to_json(op)).encode()))
 
+    @property
+    def position(self) -> int:
+        """Bytes written so far (records before it are complete)."""
+        return self._pos
+
     def close(self) -> None:
         if self._fd >= 0:
             if self._mm is not None:
@@ -151,6 +156,9 @@ class JournalReader:
     last call (complete records only)."""
 
     path: Path
+    # the writer's current position, when the writer is in this process: reads stop there
+    # instead of running through the zero-filled preallocation of a live journal
+    limit: Callable[[], int] | None = None
     header: dict[str, Any] | None = None
     offset: int = 0
     keysets: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -158,9 +166,12 @@ class JournalReader:
 
     def read(self, max_records: int | None = None) -> list[Record]:
         out: list[Record] = []
+        size = _READ_BLOCK if self.limit is None else min(_READ_BLOCK, self.limit() - self.offset)
+        if size <= 0:
+            return out
         with open(self.path, "rb") as f:
             f.seek(self.offset)
-            data = f.read(_READ_BLOCK)
+            data = f.read(size)
         pos = 0
         if self.offset == 0:
             if len(data) < len(MAGIC):

@@ -64,9 +64,10 @@ class Shipper:
         *,
         flush_interval: float,
         create: RunSpec | None = None,
+        limit: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
-        self.reader = JournalReader(path)
+        self.reader = JournalReader(path, limit=limit)
         self.run_id = run_id
         self.stream = stream
         self.flush_interval = flush_interval

@@ -90,8 +90,15 @@ class JournalSink(NullSink):
         self.shipper: Shipper | None = None
         self._heartbeat: Heartbeat | None = None
         if store is not None:
+            journal = self._journal
             self.shipper = Shipper(
-                store, path, run_id, stream, flush_interval=flush_interval, create=create
+                store,
+                path,
+                run_id,
+                stream,
+                flush_interval=flush_interval,
+                create=create,
+                limit=lambda: journal.position,
             )
             self.shipper.start()
             self._heartbeat = Heartbeat(store, run_id, heartbeat_interval)

@@ -19,7 +19,9 @@ from ...entities import (
     ArtifactFile,
     ArtifactSpec,
     ArtifactVersion,
+    FrozenMap,
     MetricSeries,
+    MetricsMap,
     Project,
     RunBatch,
     RunRecord,
@@ -221,7 +223,26 @@ class SqlStore(base.TrackingStore):
                     insert(run_tags),
                     [{"run_id": spec.id, "key": k, "value": v} for k, v in tags.items()],
                 )
-            return self._get(conn, spec.id)
+            return RunRecord(  # what was just written; no need to read it back
+                id=spec.id,
+                project=spec.project,
+                name=spec.name,
+                status="running",
+                user=spec.user,
+                host=spec.host,
+                start_time=utc_from_timestamp(spec.start_time),  # type: ignore[arg-type]
+                end_time=None,
+                heartbeat_time=utc_from_timestamp(now),
+                parent_id=spec.parent_id,
+                group=spec.group,
+                notes=spec.notes,
+                error=None,
+                tags=FrozenMap(tags),
+                config=FrozenMap(config),
+                metrics=MetricsMap({}),
+                summary=FrozenMap(),
+                provenance=FrozenMap(),
+            )
 
         return self._write("creating a run", go)
 
