@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .entities import RUN_STATUSES
-from .errors import ValidationError
+from .errors import RunNotFoundError, ValidationError
 
 MAX_KEY_LEN = 250
 MAX_TAG_VALUE_LEN = 5000
@@ -125,6 +125,19 @@ def check_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise ValidationError(
             f"run id {_show(run_id)} is malformed: run ids are 4-32 lowercase letters and digits"
+        )
+    return run_id
+
+
+def check_existing_run_id(run_id: object) -> str:
+    """For calls on a run that must exist: an id of the wrong shape names no run, so it is
+    ``RunNotFoundError`` (with the rule), not a validation error; a non-string is one."""
+    if not isinstance(run_id, str):
+        raise ValidationError(f"run id must be a string, got {type(run_id).__name__}")
+    if not _RUN_ID.match(run_id):
+        raise RunNotFoundError(
+            f"run {_show(run_id)} does not exist (run ids are 4-32 lowercase letters and "
+            "digits, e.g. 1m8bf8w3j8zwqrh5)"
         )
     return run_id
 

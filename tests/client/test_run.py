@@ -145,7 +145,7 @@ def test_bad_log_input_is_refused_and_nothing_recorded(data: object) -> None:
         {"project": "no spaces"},
         {"tags": {"k": ["list"]}},
         {"mode": "sometimes"},
-        {"resume": "NOT-AN-ID"},
+        {"resume": 42},
         {"parent": 42},
         {"name": ""},
     ],
@@ -163,6 +163,11 @@ def test_unknown_ids() -> None:
         runtrack.init(resume="0123456789abcdef")
     with pytest.raises(RunNotFoundError):
         runtrack.init(parent="0123456789abcdef")
+    for hostile in ("does-not-exist", "NOT-AN-ID", "../../etc/passwd", "", "x" * 1000):
+        with pytest.raises(RunNotFoundError, match="does not exist"):
+            runtrack.Api().run(hostile)
+        with pytest.raises(RunNotFoundError):
+            runtrack.init(resume=hostile)
 
 
 def test_finished_run_refuses_writes() -> None:

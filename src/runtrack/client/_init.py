@@ -15,10 +15,10 @@ from .. import settings as settings_mod
 from ..entities import ProvenanceOp, RunRecord, RunSpec, StatusOp
 from ..errors import StoreUnavailableError, ValidationError
 from ..validation import (
+    check_existing_run_id,
     check_group,
     check_notes,
     check_project,
-    check_run_id,
     check_run_name,
     check_tags,
 )
@@ -66,7 +66,7 @@ def init(
         check_run_name(name)
     parent_id = _parent_id(parent)
     if resume is not None:
-        check_run_id(resume)
+        check_existing_run_id(resume)
     if project is not None:
         check_project(project)
 
@@ -266,10 +266,10 @@ def _parent_id(parent: Any) -> str | None:
     if parent is None:
         return None
     if isinstance(parent, str):
-        return check_run_id(parent)
+        return check_existing_run_id(parent)
     pid = getattr(parent, "id", None)
     if isinstance(pid, str):
-        return check_run_id(pid)
+        return check_existing_run_id(pid)
     raise ValidationError(f"parent must be a run or a run id, got {type(parent).__name__}")
 
 

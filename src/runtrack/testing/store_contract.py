@@ -163,7 +163,7 @@ class TrackingStoreContract:
         ):
             with pytest.raises(RunNotFoundError):
                 call()
-        with pytest.raises(ValidationError):
+        with pytest.raises(RunNotFoundError, match="run ids are"):
             store.get_run("'; drop table runs; --")
 
     def test_projects(self, store: TrackingStore) -> None:

@@ -39,10 +39,10 @@ from ...entities import (
 from ...errors import RunNotFoundError, ValidationError
 from ...validation import (
     MAX_STEP,
+    check_existing_run_id,
     check_json,
     check_key,
     check_notes,
-    check_run_id,
     check_status,
     check_step,
     check_stream,
@@ -176,7 +176,7 @@ def apply_batch(
     console_max_bytes: int,
     log_artifact: Callable[[Connection, str, int, ArtifactSpec], object],
 ) -> WriteResult:
-    check_run_id(batch.run_id)
+    check_existing_run_id(batch.run_id)
     check_stream(batch.stream)
     row = conn.execute(
         select(

@@ -36,6 +36,7 @@ from ...errors import (
     ValidationError,
 )
 from ...validation import (
+    check_existing_run_id,
     check_group,
     check_json,
     check_notes,
@@ -178,7 +179,7 @@ class SqlStore(base.TrackingStore):
         check_notes(spec.notes)
         check_group(spec.group)
         if spec.parent_id is not None:
-            check_run_id(spec.parent_id)
+            check_existing_run_id(spec.parent_id)
         config = dict(spec.config)
         check_json(config, "config")
         rows_params = param_rows(spec.id, config)  # validates the config's shape
@@ -259,7 +260,7 @@ class SqlStore(base.TrackingStore):
         return self._write("writing to a run", go)
 
     def stream_position(self, run_id: str, stream: str) -> int:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
         check_stream(stream)
         sc = run_streams.c
 
@@ -274,7 +275,7 @@ class SqlStore(base.TrackingStore):
         return self._read("reading a stream position", go)
 
     def heartbeat(self, run_id: str) -> None:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
 
         def go(conn: Connection) -> None:
             now = self._clock()
@@ -354,7 +355,7 @@ class SqlStore(base.TrackingStore):
         return to_record(row, name, outputs, provenance)
 
     def get_run(self, run_id: str) -> RunRecord:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
         self._sweep_stale()
         return self._read("reading a run", lambda conn: self._get(conn, run_id))
 
@@ -413,7 +414,7 @@ class SqlStore(base.TrackingStore):
     def get_history(
         self, run_id: str, keys: Sequence[str] | None = None
     ) -> dict[str, MetricSeries]:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
         if isinstance(keys, str):
             keys = [keys]
 
@@ -425,7 +426,7 @@ class SqlStore(base.TrackingStore):
         return self._read("reading metric history", go)
 
     def get_console(self, run_id: str) -> str:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
 
         def go(conn: Connection) -> str:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
@@ -452,7 +453,7 @@ class SqlStore(base.TrackingStore):
         return _artifacts.log_version(conn, run_id, project_id, name, spec, self._clock())
 
     def log_artifact(self, run_id: str, spec: ArtifactSpec) -> ArtifactVersion:
-        check_run_id(run_id)
+        check_existing_run_id(run_id)
         _artifacts.validate_spec(spec)
 
         def go(conn: Connection) -> ArtifactVersion:
