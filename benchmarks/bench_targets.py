@@ -92,6 +92,8 @@ def fmt(x: float | None) -> str:
     if x is None:
         return "-"
     ax = abs(x)
+    if ax == 0:
+        return "0"
     if ax >= 1000:
         return f"{x:,.0f}"
     if ax >= 100:

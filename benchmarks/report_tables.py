@@ -2,7 +2,7 @@
 """Markdown tables for benchmarks/README.md from the JSON results.
 
     python benchmarks/report_tables.py --targets benchmarks/results/targets.json \\
-        --mlflow benchmarks/results/mlflow_anchor_report.json \\
+        --mlflow benchmarks/results/mlflow_anchor_default.json \\
         --wandb benchmarks/results/wandb_anchor_default.json
 
 Prints (1) runtrack's targets: median, range, target, pass/miss, load average; (2) the
@@ -14,24 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import sys
 
-
-def fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    ax = abs(x)
-    if ax == 0:
-        return "0"
-    if ax >= 1000:
-        return f"{x:,.0f}"
-    if ax >= 100:
-        return f"{x:.0f}"
-    if ax >= 10:
-        return f"{x:.1f}"
-    if ax >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3g}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_targets import fmt  # one number format for every table
 
 
 def targets_table(path: str) -> str:
