@@ -93,15 +93,21 @@ class TrackingStore(abc.ABC):
         """Raises ``RunNotFoundError``."""
 
     @abc.abstractmethod
+    def run_project(self, run_id: str) -> str:
+        """The project a run belongs to (cheap; a run never changes project). Raises
+        ``RunNotFoundError``."""
+
+    @abc.abstractmethod
     def search_runs(
         self,
-        project: str | None = None,
+        project: str | Sequence[str] | None = None,
         filter: str | None = None,
         order_by: Sequence[str] = (),
         limit: int | None = None,
         offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs of ``project`` (all projects if None) matching the run query language.
+        """Runs of ``project`` (all projects if None; a sequence: any of those) matching the
+        run query language.
 
         Records carry ``provenance=None`` (not loaded: it can weigh megabytes per run);
         ``get_run`` returns it. Default order: newest first. Missing values sort last
@@ -112,7 +118,9 @@ class TrackingStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def count_runs(self, project: str | None = None, filter: str | None = None) -> int:
+    def count_runs(
+        self, project: str | Sequence[str] | None = None, filter: str | None = None
+    ) -> int:
         """How many runs ``search_runs`` would return without limit/offset."""
 
     @abc.abstractmethod

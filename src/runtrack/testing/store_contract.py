@@ -409,6 +409,12 @@ class TrackingStoreContract:
         assert err.value.position is not None
         with pytest.raises(ValidationError):
             store.search_runs("p", limit=-1)
+        both = store.search_runs(["p", "q", "nosuchproject"], order_by=["config.i"])
+        assert [r.id for r in both] == ids
+        assert store.count_runs(["q"]) == 1 and store.search_runs([]) == []
+        assert store.run_project(ids[5]) == "q"
+        with pytest.raises(RunNotFoundError):
+            store.run_project("nosuchrun00")
 
     # -- concurrency -----------------------------------------------------------------------
     def test_concurrent_writers(self, store: TrackingStore) -> None:

@@ -94,7 +94,7 @@ __all__ = ["count_runs", "select_runs"]
 def select_runs(
     columns: Sequence[ColumnElement[Any]],
     *,
-    project_id: int | None,
+    project_id: int | Sequence[int] | None,
     filter: str | None,
     order_by: Sequence[str] | str = (),
     limit: int | None = None,
@@ -103,7 +103,8 @@ def select_runs(
 ) -> Select[Any]:
     """``SELECT columns FROM runs`` matching ``filter`` in ``order_by`` order, one page.
 
-    ``columns`` are columns of ``schema.runs``; ``project_id`` None means all projects;
+    ``columns`` are columns of ``schema.runs``; ``project_id`` None means all projects, a
+    sequence several;
     ``limit`` None means no limit; ``now`` (epoch seconds, the store's clock) ends the
     ``run.duration`` of runs still running. Raises ``QueryError`` for a malformed filter
     or order_by and ``ValidationError`` for a negative or non-integer limit/offset.
@@ -111,8 +112,8 @@ def select_runs(
     _check_page(limit, offset)
     expr = _nnf(parse_filter(filter))
     order = _dedupe(parse_order_by(order_by))
-    ctx = _Context(project_id, float(now))
-    if limit is not None and limit > 0 and project_id is not None and _walkable(order):
+    ctx = _context(project_id, now)
+    if limit is not None and limit > 0 and ctx.project_id is not None and _walkable(order):
         return _TopK(ctx, expr, order, limit, offset).build(columns)
     if limit is None:
         stmt = _plain(ctx, expr, order, lambda _keys: list(columns))
@@ -124,11 +125,22 @@ def select_runs(
     return _join_back(columns, page.subquery("u"), order, limit)
 
 
-def count_runs(*, project_id: int | None, filter: str | None, now: float) -> Select[Any]:
+def count_runs(
+    *, project_id: int | Sequence[int] | None, filter: str | None, now: float
+) -> Select[Any]:
     """``SELECT count(*)`` of the runs ``select_runs`` would return without a limit."""
     expr = _nnf(parse_filter(filter))
-    ctx = _Context(project_id, float(now))
+    ctx = _context(project_id, now)
     return _plain(ctx, expr, [], lambda _keys: [func.count().label("count")], ordered=False)
+
+
+def _context(project_id: int | Sequence[int] | None, now: float) -> _Context:
+    if project_id is None or isinstance(project_id, int):
+        return _Context(project_id, float(now))
+    ids = tuple(dict.fromkeys(project_id))
+    if len(ids) == 1:
+        return _Context(ids[0], float(now))
+    return _Context(None, float(now), ids)
 
 
 def _check_page(limit: object, offset: object) -> None:

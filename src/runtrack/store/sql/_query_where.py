@@ -138,8 +138,9 @@ def _walkable(order: list[q.OrderItem]) -> bool:
 # -- fields --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Context:
-    project_id: int | None
+    project_id: int | None  # one project (the plans can use the per-project indexes)
     now: float
+    project_ids: tuple[int, ...] | None = None  # several projects (project_id is None)
 
 
 def _table(kind: str) -> Any:
@@ -379,4 +380,6 @@ class _Where:
 
 
 def _project(ctx: _Context) -> Cond:
+    if ctx.project_ids is not None:
+        return runs.c.project_id.in_(ctx.project_ids)
     return true() if ctx.project_id is None else runs.c.project_id == ctx.project_id

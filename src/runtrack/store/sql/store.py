@@ -359,23 +359,49 @@ class SqlStore(base.TrackingStore):
         self._sweep_stale()
         return self._read("reading a run", lambda conn: self._get(conn, run_id))
 
+    def run_project(self, run_id: str) -> str:
+        check_existing_run_id(run_id)
+
+        def go(conn: Connection) -> str:
+            name = conn.execute(
+                select(projects.c.name)
+                .select_from(runs.join(projects, projects.c.id == runs.c.project_id))
+                .where(runs.c.id == run_id)
+            ).scalar()
+            if name is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            return str(name)
+
+        return self._read("reading a run's project", go)
+
+    def _project_ids(
+        self, conn: Connection, project: str | Sequence[str] | None
+    ) -> int | list[int] | None:
+        """None: all projects; else the ids of those that exist (maybe none)."""
+        if project is None:
+            return None
+        if isinstance(project, str):
+            pid = self._project_id(conn, project, create=False)
+            return [] if pid is None else pid
+        names = list(project)
+        if not names:
+            return []
+        return list(conn.execute(select(projects.c.id).where(projects.c.name.in_(names))).scalars())
+
     def search_runs(
         self,
-        project: str | None = None,
+        project: str | Sequence[str] | None = None,
         filter: str | None = None,
         order_by: Sequence[str] = (),
         limit: int | None = None,
         offset: int = 0,
     ) -> list[RunRecord]:
         _check_page(limit, offset)
-        if project is not None:
-            check_project(project)
+        _check_projects(project)
         self._sweep_stale()
 
         def go(conn: Connection) -> list[RunRecord]:
-            pid = None if project is None else self._project_id(conn, project, create=False)
-            if project is not None and pid is None:
-                return []
+            pid = self._project_ids(conn, project)
             q = _query.select_runs(
                 RUN_COLUMNS,
                 project_id=pid,
@@ -385,6 +411,8 @@ class SqlStore(base.TrackingStore):
                 offset=offset,
                 now=self._clock(),
             )
+            if pid == []:
+                return []
             with bulk_objects():  # 100,000 records: no collector passes over them
                 rows = conn.execute(q).all()
                 names = project_names(conn)
@@ -394,20 +422,18 @@ class SqlStore(base.TrackingStore):
 
         return self._read("searching runs", go)
 
-    def count_runs(self, project: str | None = None, filter: str | None = None) -> int:
-        if project is not None:
-            check_project(project)
+    def count_runs(
+        self, project: str | Sequence[str] | None = None, filter: str | None = None
+    ) -> int:
+        _check_projects(project)
         self._sweep_stale()
 
         def go(conn: Connection) -> int:
-            pid = None if project is None else self._project_id(conn, project, create=False)
-            if project is not None and pid is None:
+            pid = self._project_ids(conn, project)
+            q = _query.count_runs(project_id=pid, filter=filter, now=self._clock())
+            if pid == []:
                 return 0
-            return int(
-                conn.execute(
-                    _query.count_runs(project_id=pid, filter=filter, now=self._clock())
-                ).scalar_one()
-            )
+            return int(conn.execute(q).scalar_one())
 
         return self._read("counting runs", go)
 
@@ -491,6 +517,18 @@ class SqlStore(base.TrackingStore):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _check_projects(project: object) -> None:
+    if project is None:
+        return
+    if isinstance(project, str):
+        check_project(project)
+        return
+    if not isinstance(project, list | tuple):
+        raise ValidationError("project must be a name, a list of names or None")
+    for name in project:
+        check_project(name)
 
 
 def _check_page(limit: int | None, offset: int) -> None:

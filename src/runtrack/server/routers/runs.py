@@ -1,0 +1,183 @@
+"""Runs: create, read, search, and the write path (batches of a stream)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
+
+from ...errors import ProjectNotFoundError, ValidationError
+from ...protocol import (
+    batch_from_wire,
+    run_to_wire,
+    series_to_wire,
+    spec_run_from_wire,
+)
+from ...validation import check_key, check_project, check_stream
+from .._deps import config, project_of_run, store
+from .._io import read_body, reply
+from ..auth import Access, Authenticator, Principal, Role, policy
+from ..auth import check_project as authorize
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+
+@router.post("/runs", status_code=201)
+async def create_run(request: Request, principal: Principal = policy(Access.USER)) -> Response:
+    """Create a run (and its project, of which the creator becomes admin)."""
+    spec = spec_run_from_wire(await read_body(request, config(request).limits.json_body_bytes))
+    check_project(spec.project)
+    st = store(request)
+    auth: Authenticator = request.app.state.authenticator
+    try:
+        await run_in_threadpool(st.get_project, spec.project)
+        authorize(request, principal, spec.project, Role.EDITOR)
+        new_project = False
+    except ProjectNotFoundError:
+        new_project = True
+    record = await run_in_threadpool(st.create_run, spec)
+    if new_project:
+        auth.project_created(principal, spec.project)
+    return reply(request, run_to_wire(record), 201)
+
+
+@router.get("/runs/{run_id}")
+def get_run(
+    request: Request, run_id: str, _: Principal = policy(Access.READ, project_of_run)
+) -> Response:
+    return reply(request, run_to_wire(store(request).get_run(run_id)))
+
+
+async def _search_args(request: Request, principal: Principal) -> dict[str, Any]:
+    body = await read_body(request, config(request).limits.json_body_bytes)
+    if not isinstance(body, dict):
+        raise ValidationError("a search is an object: {project, filter, order_by, limit, offset}")
+    unknown = set(body) - {"project", "filter", "order_by", "limit", "offset"}
+    if unknown:
+        raise ValidationError(f"unknown search fields: {', '.join(sorted(unknown))}")
+    limits = config(request).limits
+    project = body.get("project")
+    flt = body.get("filter")
+    if flt is not None and (not isinstance(flt, str) or len(flt) > limits.filter_chars):
+        raise ValidationError(
+            f"filter must be a string of at most {limits.filter_chars} characters"
+        )
+    order_by = body.get("order_by") or []
+    if isinstance(order_by, str):
+        order_by = [order_by]
+    if not isinstance(order_by, list) or not all(isinstance(o, str) for o in order_by):
+        raise ValidationError("order_by must be a string or a list of strings")
+    auth: Authenticator = request.app.state.authenticator
+    if project is None:
+        project = None if principal.admin else auth.readable_projects(principal)
+    else:
+        names = [project] if isinstance(project, str) else project
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValidationError("project must be a name, a list of names or null")
+        for name in names:
+            check_project(name)
+            authorize(request, principal, name, Role.VIEWER)
+    return {
+        "project": project,
+        "filter": flt,
+        "order_by": order_by,
+        "limit": body.get("limit"),
+        "offset": body.get("offset", 0),
+    }
+
+
+@router.post("/runs/search")
+async def search_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
+    """Runs matching the query language, in the projects the principal may read."""
+    args = await _search_args(request, principal)
+    limits = config(request).limits
+    limit = args["limit"]
+    if limit is None or (isinstance(limit, int) and limit > limits.page_limit):
+        limit = limits.page_limit  # a page is capped; page with offset for more
+    records = await run_in_threadpool(
+        store(request).search_runs,
+        args["project"],
+        args["filter"],
+        args["order_by"],
+        limit,
+        args["offset"],
+    )
+    return reply(request, {"runs": [run_to_wire(r) for r in records]})
+
+
+@router.post("/runs/count")
+async def count_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
+    args = await _search_args(request, principal)
+    n = await run_in_threadpool(store(request).count_runs, args["project"], args["filter"])
+    return reply(request, {"count": n})
+
+
+@router.get("/runs/{run_id}/history")
+def history(
+    request: Request,
+    run_id: str,
+    key: list[str] | None = Query(default=None),
+    _: Principal = policy(Access.READ, project_of_run),
+) -> Response:
+    """Every point of the given metric keys (``?key=loss&key=acc``; all when omitted).
+    With ``Accept: application/msgpack`` the columns are little-endian float64/int64
+    bytes (regular steps as ``[first, stride, n]``); in JSON, lists."""
+    limits = config(request).limits
+    if key is not None:
+        if len(key) > limits.history_keys:
+            raise ValidationError(f"at most {limits.history_keys} keys per request")
+        for k in key:
+            check_key(k)
+    series = store(request).get_history(run_id, key)
+    if "application/msgpack" in request.headers.get("accept", ""):
+        return reply(request, {k: series_to_wire(s) for k, s in series.items()})
+    return reply(request, {k: s.to_dict() for k, s in series.items()})
+
+
+@router.get("/runs/{run_id}/console")
+def console(
+    request: Request, run_id: str, _: Principal = policy(Access.READ, project_of_run)
+) -> PlainTextResponse:
+    return PlainTextResponse(store(request).get_console(run_id))
+
+
+@router.post("/runs/{run_id}/heartbeat", status_code=204)
+def heartbeat(
+    request: Request, run_id: str, _: Principal = policy(Access.WRITE, project_of_run)
+) -> Response:
+    store(request).heartbeat(run_id)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/streams/{stream}")
+def stream_position(
+    request: Request,
+    run_id: str,
+    stream: str,
+    _: Principal = policy(Access.WRITE, project_of_run),
+) -> Response:
+    check_stream(stream)
+    return reply(request, {"position": store(request).stream_position(run_id, stream)})
+
+
+@router.post("/runs/{run_id}/batches")
+async def write_batch(
+    request: Request, run_id: str, _: Principal = policy(Access.WRITE, project_of_run)
+) -> Response:
+    """Apply a batch of one stream (msgpack, see ``runtrack.protocol.batch_to_wire``);
+    records already applied are skipped, so a retried batch is stored once."""
+    limits = config(request).limits
+    body = await read_body(request, limits.batch_body_bytes)
+    batch = batch_from_wire(run_id, body, max_records=limits.batch_records)
+    result = await run_in_threadpool(store(request).write, batch)
+    return reply(
+        request, {"applied": result.applied, "skipped": result.skipped, "position": result.position}
+    )
+
+
+@router.post("/maintenance/crashed")
+def mark_crashed(request: Request, _: Principal = policy(Access.USER)) -> Response:
+    """Mark running runs whose heartbeat stopped as crashed (the server's clock)."""
+    return reply(request, {"crashed": store(request).mark_stale_runs_crashed()})
