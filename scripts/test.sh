@@ -15,6 +15,8 @@ status=0
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; status=1; }
 echo "== mypy"; .venv/bin/mypy || status=1
 echo "== pytest"
+# long soak tests are marked slow; CI runs their short versions (pass -m slow to run them)
+if [ $# -eq 0 ]; then set -- -m "not slow"; fi
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing"; rc=1; fi

@@ -8,14 +8,19 @@
      |    +-- ProjectNotFoundError
      |    +-- RunNotFoundError
      |    +-- ArtifactNotFoundError
+     |    +-- UserNotFoundError
+     |    +-- TokenNotFoundError
      +-- ConflictError                 HTTP 409
      |    +-- RunExistsError
      |    +-- RunFinishedError         a write to a run that has ended (and was not resumed)
+     |    +-- UserExistsError
      +-- StoreError                    HTTP 503: the store could not do its work
      |    +-- StoreUnavailableError    transient: the store could not be reached; retry later
      |    +-- SchemaVersionError       the database schema is older/newer than this runtrack
      +-- IntegrityError                HTTP 500: stored content does not match its hash
  +-- NoActiveRunError              HTTP 400: runtrack.log() & co. before runtrack.init()
+ +-- AuthenticationError           HTTP 401: no valid token
+ +-- PermissionDeniedError         HTTP 403: the token's user may not do this
 
 Every class has a stable ``code`` (for the wire and ``--json`` output) and an
 ``http_status``. Third-party exceptions (SQLAlchemy, OS errors) are translated into
@@ -26,11 +31,13 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactNotFoundError",
+    "AuthenticationError",
     "ConfigError",
     "ConflictError",
     "IntegrityError",
     "NoActiveRunError",
     "NotFoundError",
+    "PermissionDeniedError",
     "ProjectNotFoundError",
     "QueryError",
     "RunExistsError",
@@ -40,6 +47,9 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "StoreUnavailableError",
+    "TokenNotFoundError",
+    "UserExistsError",
+    "UserNotFoundError",
     "ValidationError",
     "error_from_code",
 ]
@@ -105,6 +115,14 @@ class ArtifactNotFoundError(NotFoundError):
     code = "artifact_not_found"
 
 
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+
+
+class TokenNotFoundError(NotFoundError):
+    code = "token_not_found"
+
+
 class ConflictError(RuntrackError):
     code = "conflict"
     http_status = 409
@@ -116,6 +134,10 @@ class RunExistsError(ConflictError):
 
 class RunFinishedError(ConflictError):
     code = "run_finished"
+
+
+class UserExistsError(ConflictError):
+    code = "user_exists"
 
 
 class StoreError(RuntrackError):
@@ -141,6 +163,16 @@ class IntegrityError(RuntrackError):
 class NoActiveRunError(RuntrackError):
     code = "no_active_run"
     http_status = 400
+
+
+class AuthenticationError(RuntrackError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(RuntrackError):
+    code = "forbidden"
+    http_status = 403
 
 
 def _all_subclasses(cls: type[RuntrackError]) -> list[type[RuntrackError]]:

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sync": ("runtrack.cli.sync", "sync", "Ship offline runs and unsent journals, exactly once."),
     "gc": ("runtrack.cli.gc", "gc", "Delete artifact blobs no longer referenced."),
     "db": ("runtrack.cli.db", "db", "Database schema: show the revision, upgrade."),
+    "server": ("runtrack.cli.server", "server", "Run the team server (REST API)."),
 }
 
 

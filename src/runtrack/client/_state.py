@@ -40,12 +40,15 @@ class ProcessState:
         with self.lock:
             st = self.stores.get(url)
             if st is None:
-                st = open_store(
-                    url,
-                    crash_after=settings.crash_after,
-                    auto_upgrade=url.startswith("sqlite"),
-                    console_max_bytes=settings.console_max_bytes,
-                )
+                if settings.url:  # a team server
+                    st = open_store(url, token=settings.token)
+                else:
+                    st = open_store(
+                        url,
+                        crash_after=settings.crash_after,
+                        auto_upgrade=url.startswith("sqlite"),
+                        console_max_bytes=settings.console_max_bytes,
+                    )
                 self.stores[url] = st
             return st
 

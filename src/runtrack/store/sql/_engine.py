@@ -139,3 +139,36 @@ def with_retries(fn: Callable[[], T], *, what: str, attempts: int = 8) -> T:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class DatabaseClock:
+    """The database server's clock, as seen from here: the local clock plus an offset
+    measured against ``now()`` and refreshed every ``refresh`` seconds. Several server
+    processes on machines whose clocks disagree then judge heartbeats alike."""
+
+    def __init__(self, engine: Engine, refresh: float = 60.0) -> None:
+        self._engine = engine
+        self._refresh = refresh
+        self._offset = 0.0
+        self._measured = float("-inf")
+
+    def __call__(self) -> float:
+        local = time.time()
+        if time.monotonic() - self._measured > self._refresh:
+            self._measure()
+        return local + self._offset
+
+    def _measure(self) -> None:
+        from sqlalchemy import text
+
+        try:
+            with self._engine.connect() as conn:
+                before = time.time()
+                db = float(
+                    conn.execute(text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one()
+                )
+                after = time.time()
+            self._offset = db - (before + after) / 2
+        except exc.SQLAlchemyError:
+            log.debug("could not read the database clock; keeping the last offset")
+        self._measured = time.monotonic()

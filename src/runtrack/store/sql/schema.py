@@ -16,12 +16,18 @@ Layout, and why:
 * ``metric_chunks`` keeps the metric series apart from the metadata, columnar and
   compressed: one row holds up to ``CHUNK_POINTS`` points of one key (see ``_codec``).
 * ``run_streams`` is the idempotency ledger: the last applied ``seq`` of each stream.
+* ``users``, ``api_tokens`` and ``project_members`` belong to the team server's
+  authentication (``runtrack.server.users``). A token is stored only as the SHA-256 of
+  its text (plus its first 8 characters, to tell tokens apart in listings); a password
+  only as an scrypt hash. Memberships name the project rather than reference it: a
+  server administrator may grant roles in a project before its first run creates it.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -35,7 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0001"  # alembic head; checked against the migrations by a test
+SCHEMA_REVISION = "0002"  # alembic head; checked against the migrations by a test
 
 metadata = MetaData()
 
@@ -218,4 +224,42 @@ run_outputs = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False),
+    Column("password_hash", String(255)),  # NULL: no password sign-in
+    Column("created_at", Float, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False),  # hex SHA-256 of the token
+    Column("prefix", String(8), nullable=False),  # "rt_" and 5 more characters
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),  # written at most once a minute per token
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+    UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | editor | admin
+    Column("granted_by", String(64)),  # a user's name; NULL: an operator on the server host
+    Column("granted_at", Float, nullable=False),
+    Index("ix_project_members_user", "user_id"),
 )

@@ -48,7 +48,7 @@ from ...validation import (
 )
 from .. import base
 from . import _artifacts, _metrics, _query
-from ._engine import is_sqlite, make_engine, translate_errors, with_retries
+from ._engine import DatabaseClock, is_sqlite, make_engine, translate_errors, with_retries
 from ._migrate import ensure_schema
 from ._params import param_rows
 from ._records import (
@@ -78,8 +78,9 @@ T = TypeVar("T")
 class SqlStore(base.TrackingStore):
     """Runs in a SQL database. ``url``: ``sqlite:///path`` or ``postgresql://...``.
 
-    ``crash_after``: seconds without a heartbeat (by this store's clock) after which a
-    running run is crashed. ``auto_upgrade``: migrate an outdated schema on open (the
+    ``crash_after``: seconds without a heartbeat after which a running run is crashed,
+    judged by the database's clock on PostgreSQL (shared by servers on several machines)
+    and the local clock on SQLite. ``auto_upgrade``: migrate an outdated schema on open (the
     embedded default does; a shared server database should be upgraded explicitly with
     ``runtrack db upgrade``). ``clock`` is injectable for tests.
     """
@@ -91,17 +92,19 @@ class SqlStore(base.TrackingStore):
         crash_after: float = 90.0,
         auto_upgrade: bool = False,
         console_max_bytes: int = 10_000_000,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         engine: Engine | None = None,
     ) -> None:
         self.url = url
         self.crash_after = crash_after
         self.console_max_bytes = console_max_bytes
-        self._clock = clock
         with translate_errors(f"opening {url}"):
             self.engine = engine or make_engine(url)
             ensure_schema(self.engine, auto_upgrade=auto_upgrade)
         self._sqlite = is_sqlite(self.engine)
+        if clock is None:  # PostgreSQL may be shared by servers on several machines
+            clock = time.time if self._sqlite else DatabaseClock(self.engine)
+        self._clock = clock
         self._last_sweep = float("-inf")
 
     def __repr__(self) -> str:

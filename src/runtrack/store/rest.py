@@ -1,0 +1,297 @@
+"""``RestStore``: the ``TrackingStore`` contract over HTTP, against ``runtrack server``.
+
+Requests and answers are msgpack (compact, binary-safe, NaN-safe). Every call is retried
+a few times with jittered backoff on transient failures (connection errors, timeouts,
+502/503/504), then raises ``StoreUnavailableError``; longer outages are the caller's to
+ride out: the SDK's shipper keeps the journal and retries until the server is back, so
+a training loop never waits for, or fails because of, the network. Writes are safe to
+retry: a batch carries its stream's sequence numbers (the server stores each record
+once), and a ``create_run`` whose answer was lost finds its run on the retry.
+
+The HTTP client is injectable (``client=``): tests pass the server in-process
+(``fastapi.testclient.TestClient`` is an ``httpx2.Client``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx2
+import msgpack
+
+from ..entities import (
+    ArtifactFile,
+    ArtifactSpec,
+    ArtifactVersion,
+    MetricSeries,
+    Project,
+    RunBatch,
+    RunRecord,
+    RunSpec,
+    WriteResult,
+)
+from ..errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryError,
+    RunExistsError,
+    RuntrackError,
+    StoreError,
+    StoreUnavailableError,
+    ValidationError,
+    error_from_code,
+)
+from ..protocol import (
+    batch_to_wire,
+    project_from_wire,
+    run_from_wire,
+    series_from_wire,
+    spec_to_json,
+    version_from_wire,
+)
+from ..validation import check_existing_run_id, check_project
+from .base import TrackingStore
+
+MSGPACK = "application/msgpack"
+_TRANSIENT_STATUS = {502, 503, 504}
+
+
+class RestStore(TrackingStore):
+    """A team server's store. ``url``: ``http(s)://host:port``; ``token``: an API token."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        client: httpx2.Client | None = None,
+        retries: int = 3,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 60.0,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValidationError(f"server URL {url!r} must start with http:// or https://")
+        self.url = url.rstrip("/")
+        self.retries = retries
+        headers = {"accept": MSGPACK, "user-agent": "runtrack"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self._owns_client = client is None
+        self.client = client or httpx2.Client(
+            base_url=self.url,
+            timeout=httpx2.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx2.Limits(max_connections=8, max_keepalive_connections=4),
+        )
+        self.client.headers.update(headers)
+
+    def __repr__(self) -> str:
+        return f"RestStore({self.url!r})"
+
+    # -- transport ---------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        retry: bool = True,
+        raw: bool = False,
+    ) -> Any:
+        try:
+            content = None if body is None else msgpack.packb(body, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"the request cannot be sent: {exc}") from None
+        headers = {} if body is None else {"content-type": MSGPACK}
+        attempts = self.retries + 1 if retry else 1
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                resp = self.client.request(
+                    method, "/api/v1" + path, content=content, params=params, headers=headers
+                )
+            except httpx2.TransportError as exc:
+                failure: Exception = StoreUnavailableError(
+                    f"cannot reach the runtrack server at {self.url}: {type(exc).__name__}"
+                )
+                failure.__cause__ = exc
+            else:
+                if resp.status_code not in _TRANSIENT_STATUS:
+                    return self._answer(resp, raw)
+                failure = StoreUnavailableError(
+                    f"the runtrack server at {self.url} is unavailable "
+                    f"({resp.status_code}); retry later"
+                )
+            if attempt + 1 < attempts:
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 3, 2.0)
+        raise failure
+
+    def _answer(self, resp: httpx2.Response, raw: bool) -> Any:
+        if resp.status_code == 204:
+            return None
+        if resp.status_code >= 400:
+            raise _error(resp)
+        if raw:
+            return resp.content
+        if resp.headers.get("content-type", "").startswith(MSGPACK):
+            return msgpack.unpackb(resp.content, raw=False)
+        return resp.json()
+
+    # -- projects ----------------------------------------------------------------------
+    def list_projects(self) -> list[Project]:
+        return [project_from_wire(p) for p in self._call("GET", "/projects")]
+
+    def get_project(self, name: str) -> Project:
+        check_project(name)
+        return project_from_wire(self._call("GET", f"/projects/{name}"))
+
+    # -- runs: writes ------------------------------------------------------------------
+    def create_run(self, spec: RunSpec) -> RunRecord:
+        body = spec.to_json()
+        try:
+            return run_from_wire(self._call("POST", "/runs", body=body, retry=False))
+        except StoreUnavailableError:
+            pass
+        # the first answer was lost (or the server blinked): try again; a run with our
+        # (random) id that now exists is the one we created
+        for attempt in range(self.retries):
+            time.sleep(0.2 * (attempt + 1))
+            try:
+                return run_from_wire(self._call("POST", "/runs", body=body, retry=False))
+            except RunExistsError:
+                return self.get_run(spec.id)
+            except StoreUnavailableError:
+                continue
+        raise StoreUnavailableError(f"cannot reach the runtrack server at {self.url}")
+
+    def write(self, batch: RunBatch) -> WriteResult:
+        check_existing_run_id(batch.run_id)
+        try:
+            body = batch_to_wire(batch)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"a record of the batch cannot be sent: {exc}") from None
+        d = self._call("POST", f"/runs/{batch.run_id}/batches", body=body)
+        return WriteResult(applied=d["applied"], skipped=d["skipped"], position=d["position"])
+
+    def stream_position(self, run_id: str, stream: str) -> int:
+        check_existing_run_id(run_id)
+        return int(self._call("GET", f"/runs/{run_id}/streams/{stream}")["position"])
+
+    def heartbeat(self, run_id: str) -> None:
+        check_existing_run_id(run_id)
+        self._call("POST", f"/runs/{run_id}/heartbeat")
+
+    def mark_stale_runs_crashed(self) -> list[str]:
+        return list(self._call("POST", "/maintenance/crashed")["crashed"])
+
+    # -- runs: reads -------------------------------------------------------------------
+    def run_project(self, run_id: str) -> str:
+        return self.get_run(run_id).project
+
+    def get_run(self, run_id: str) -> RunRecord:
+        check_existing_run_id(run_id)
+        return run_from_wire(self._call("GET", f"/runs/{run_id}"))
+
+    def _search_body(
+        self, project: str | Sequence[str] | None, filter: str | None, **more: Any
+    ) -> dict[str, Any]:
+        if project is not None and not isinstance(project, str):
+            project = list(project)
+        return {"project": project, "filter": filter, **more}
+
+    def search_runs(
+        self,
+        project: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        body = self._search_body(
+            project, filter, order_by=list(order_by), limit=limit, offset=offset
+        )
+        return [run_from_wire(r) for r in self._call("POST", "/runs/search", body=body)["runs"]]
+
+    def count_runs(
+        self, project: str | Sequence[str] | None = None, filter: str | None = None
+    ) -> int:
+        return int(
+            self._call("POST", "/runs/count", body=self._search_body(project, filter))["count"]
+        )
+
+    def get_history(
+        self, run_id: str, keys: Sequence[str] | None = None
+    ) -> dict[str, MetricSeries]:
+        check_existing_run_id(run_id)
+        if isinstance(keys, str):
+            keys = [keys]
+        params = None if keys is None else {"key": list(keys)}
+        d = self._call("GET", f"/runs/{run_id}/history", params=params)
+        return {k: series_from_wire(k, v) for k, v in d.items()}
+
+    def get_console(self, run_id: str) -> str:
+        check_existing_run_id(run_id)
+        return bytes(self._call("GET", f"/runs/{run_id}/console", raw=True)).decode()
+
+    # -- artifacts ---------------------------------------------------------------------
+    def log_artifact(self, run_id: str, spec: ArtifactSpec) -> ArtifactVersion:
+        check_existing_run_id(run_id)
+        return version_from_wire(
+            self._call("POST", f"/runs/{run_id}/artifacts", body=spec_to_json(spec))
+        )
+
+    def get_artifact_version(self, project: str, ref: str) -> ArtifactVersion:
+        check_project(project)
+        return version_from_wire(self._call("GET", f"/projects/{project}/artifacts/{ref}"))
+
+    def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
+        check_project(project)
+        d = self._call("GET", f"/projects/{project}/artifacts/{ref}/files")
+        return tuple(ArtifactFile(f["path"], f["digest"], f["size"]) for f in d["files"])
+
+    def referenced_digests(self) -> set[str]:
+        return set(self._call("GET", "/maintenance/referenced-blobs")["digests"])
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
+def _error(resp: httpx2.Response) -> RuntrackError:
+    try:
+        if resp.headers.get("content-type", "").startswith(MSGPACK):
+            doc = msgpack.unpackb(resp.content, raw=False)
+        else:
+            doc = resp.json()
+        err = doc["error"]
+        code, message = str(err["code"]), str(err["message"])
+    except (ValueError, KeyError, TypeError, msgpack.ExtraData, msgpack.FormatError):
+        return RuntrackError(f"the server answered {resp.status_code}: {resp.text[:200]!r}")
+    if code == QueryError.code:
+        exc = QueryError(message)
+        exc.position = err.get("position")
+        return exc
+    if resp.status_code == 401:
+        message += " (set RUNTRACK_TOKEN to an API token of this server)"
+    exc2 = error_from_code(code, message)
+    if type(exc2) is RuntrackError:  # a code of the HTTP layer: classify by status
+        exc2 = _BY_STATUS.get(
+            resp.status_code, StoreError if resp.status_code >= 500 else ValidationError
+        )(message)
+    return exc2
+
+
+_BY_STATUS: dict[int, type[RuntrackError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+}
