@@ -23,8 +23,47 @@ from ..auth import check_project as authorize
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
+_RUN_SPEC = {
+    "type": "object",
+    "required": ["id", "project", "name", "user", "host", "start_time"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-z]{4,32}$"},
+        "project": {"type": "string"},
+        "name": {"type": "string"},
+        "user": {"type": "string"},
+        "host": {"type": "string"},
+        "start_time": {"type": "number"},
+        "config": {"type": "object"},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "notes": {"type": ["string", "null"]},
+        "group": {"type": ["string", "null"]},
+        "parent_id": {"type": ["string", "null"]},
+    },
+}
+_SEARCH = {
+    "type": "object",
+    "properties": {
+        "project": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "null"},
+            ]
+        },
+        "filter": {"type": ["string", "null"]},
+        "order_by": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "limit": {"type": ["integer", "null"]},
+        "offset": {"type": "integer"},
+    },
+}
 
-@router.post("/runs", status_code=201)
+
+def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    """OpenAPI request body for routes that read (and size-limit) their body themselves."""
+    return {"requestBody": {"required": True, "content": {media: {"schema": schema}}}}
+
+
+@router.post("/runs", status_code=201, openapi_extra=_body(_RUN_SPEC))
 async def create_run(request: Request, principal: Principal = policy(Access.USER)) -> Response:
     """Create a run (and its project, of which the creator becomes admin)."""
     spec = spec_run_from_wire(await read_body(request, config(request).limits.json_body_bytes))
@@ -88,7 +127,7 @@ async def _search_args(request: Request, principal: Principal) -> dict[str, Any]
     }
 
 
-@router.post("/runs/search")
+@router.post("/runs/search", openapi_extra=_body(_SEARCH))
 async def search_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
     """Runs matching the query language, in the projects the principal may read."""
     args = await _search_args(request, principal)
@@ -107,7 +146,7 @@ async def search_runs(request: Request, principal: Principal = policy(Access.USE
     return reply(request, {"runs": [run_to_wire(r) for r in records]})
 
 
-@router.post("/runs/count")
+@router.post("/runs/count", openapi_extra=_body(_SEARCH))
 async def count_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
     args = await _search_args(request, principal)
     n = await run_in_threadpool(store(request).count_runs, args["project"], args["filter"])
@@ -162,7 +201,10 @@ def stream_position(
     return reply(request, {"position": store(request).stream_position(run_id, stream)})
 
 
-@router.post("/runs/{run_id}/batches")
+@router.post(
+    "/runs/{run_id}/batches",
+    openapi_extra=_body({"type": "string", "format": "binary"}, "application/msgpack"),
+)
 async def write_batch(
     request: Request, run_id: str, _: Principal = policy(Access.WRITE, project_of_run)
 ) -> Response:
