@@ -48,3 +48,9 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
     for doc in ("user-guide.md", "api.md", "query.md", "cli.md", "settings.md", "architecture.md"):
         assert (DOCS / doc).exists() and doc in readme
+
+
+def test_server_limits_table_is_current() -> None:
+    mod = _load("gen_limits")
+    text = (DOCS / "server.md").read_text()
+    assert mod.updated(text) == text, "run: python docs/gen_limits.py"
