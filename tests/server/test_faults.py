@@ -35,17 +35,28 @@ CLIENT = textwrap.dedent("""
 
 def _client_env(tmp_path: Path, url: str, name: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(RUNTRACK_URL=url, RUNTRACK_DIR=str(tmp_path / name), RUNTRACK_QUIET="1",
-               RUNTRACK_FLUSH_INTERVAL="0.2", RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-               RUNTRACK_CAPTURE_PACKAGES="0", RUNTRACK_HEARTBEAT_INTERVAL="1")
+    env.update(
+        RUNTRACK_URL=url,
+        RUNTRACK_DIR=str(tmp_path / name),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_FLUSH_INTERVAL="0.2",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+        RUNTRACK_HEARTBEAT_INTERVAL="1",
+    )
     return env
 
 
-def _start_client(tmp_path: Path, url: str, name: str, n: int, pause: float
-                  ) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(n), str(pause)],
-                            env=_client_env(tmp_path, url, name), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def _start_client(
+    tmp_path: Path, url: str, name: str, n: int, pause: float
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, str(n), str(pause)],
+        env=_client_env(tmp_path, url, name),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -75,16 +86,22 @@ def test_sdk_through_a_live_server(tmp_path: Path) -> None:
         _finish(proc)
         _assert_exact(server.url, run_id, 500)
         env = _client_env(tmp_path, server.url, "reader")
-        out = subprocess.run([sys.executable, "-m", "runtrack.cli", "ls", "faults", "--json"],
-                             env=env, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "runtrack.cli", "ls", "faults", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and run_id in out.stdout
         # the embedded store of the client machine was never used
         assert not (tmp_path / "c" / "runtrack.db").exists()
 
 
 @pytest.mark.parametrize("clients,n", [(8, 1500)])
-def test_server_killed_and_restarted_while_clients_log(tmp_path: Path, clients: int,
-                                                      n: int) -> None:
+def test_server_killed_and_restarted_while_clients_log(
+    tmp_path: Path, clients: int, n: int
+) -> None:
     server = LiveServer(tmp_path / "server").start()
     try:
         procs = [_start_client(tmp_path, server.url, f"c{k}", n, 0.002) for k in range(clients)]
@@ -100,10 +117,14 @@ def test_server_killed_and_restarted_while_clients_log(tmp_path: Path, clients: 
         server.kill()
 
 
-@pytest.mark.parametrize("mode,cut_seconds", [
-    ("refuse", 6), ("blackhole", 6),
-    pytest.param("blackhole", 30, marks=pytest.mark.slow, id="blackhole-30s"),
-])
+@pytest.mark.parametrize(
+    "mode,cut_seconds",
+    [
+        ("refuse", 6),
+        ("blackhole", 6),
+        pytest.param("blackhole", 30, marks=pytest.mark.slow, id="blackhole-30s"),
+    ],
+)
 def test_network_cut_loses_nothing_and_never_blocks_the_loop(
     tmp_path: Path, mode: str, cut_seconds: float
 ) -> None:
@@ -138,8 +159,9 @@ def test_offline_run_synced_to_a_server_that_has_part_of_it(tmp_path: Path) -> N
             run.finish()
             print(run.id)
         """)
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
         run_id = out.stdout.strip()
         # half of it reaches the server first (a sync cut short), replayed from the journal
         from runtrack.client._journal import JournalReader
@@ -153,13 +175,41 @@ def test_offline_run_synced_to_a_server_that_has_part_of_it(tmp_path: Path) -> N
         store.create_run(RunSpec.from_json(reader.header["run"]))
         store.write(RunBatch(run_id, reader.header["stream"], tuple(records[:1500])))
         env.pop("RUNTRACK_MODE")
-        done = subprocess.run([sys.executable, "-m", "runtrack.cli", "sync", "--json"],
-                              env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "runtrack.cli", "sync", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
-        assert '"skipped": 1500' in done.stdout.replace("\n", " ").replace("  ", " ") or \
-            "1500" in done.stdout
+        assert (
+            '"skipped": 1500' in done.stdout.replace("\n", " ").replace("  ", " ")
+            or "1500" in done.stdout
+        )
         h = store.get_history(run_id, ["x"])
         assert list(h["x"].step) == list(range(3000))
         assert store.get_run(run_id).status == "finished"
         assert runtrack.errors  # the SDK stays importable alongside (no side effects)
         store.close()
+
+
+def test_sigterm_finishes_in_flight_writes_and_exits_cleanly(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "server", args=["--log-level", "info"]).start()
+    try:
+        procs = [_start_client(tmp_path, server.url, f"c{k}", 1500, 0.002) for k in range(3)]
+        time.sleep(1.0)
+        assert server.proc is not None
+        started = time.monotonic()
+        server.kill(signal.SIGTERM)
+        # uvicorn finishes in-flight requests, then re-raises the signal (exit by SIGTERM)
+        assert server.proc.returncode in (0, -signal.SIGTERM)
+        assert "Finished server process" in server.log(), server.log()[-2000:]
+        assert time.monotonic() - started < 30
+        server.start()
+        for proc, _ in procs:
+            _finish(proc)
+        for _, run_id in procs:
+            _assert_exact(server.url, run_id, 1500)
+    finally:
+        server.kill()
