@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from _support import empty_bucket, s3_client, start_moto, stop_moto
 
 PG_ADMIN_URL = os.environ.get(
     "RUNTRACK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -74,14 +79,46 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     STATE.seeds.clear()
 
 
-def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Environment for a child process using its own embedded store under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(
-        RUNTRACK_DIR=str(tmp_path / "rt"),
-        RUNTRACK_QUIET="1",
-        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-        RUNTRACK_CAPTURE_PACKAGES="0",
-    )
-    env.update(extra)
-    return env
+# -- a real S3 (moto's server process), started once per session when a test asks ---------
+@pytest.fixture(scope="session")
+def make_s3_client() -> Callable[..., Any]:
+    """``make_s3_client(endpoint, key=..., secret=...)``: a client to any moto server."""
+    return s3_client
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Callable[..., AbstractContextManager[str]]:
+    """``with moto_server(env) as url``: a moto server of a test's own (e.g. one that
+    checks credentials, or one to stop midway)."""
+
+    @contextlib.contextmanager
+    def run(env: dict[str, str] | None = None) -> Iterator[str]:
+        proc, url = start_moto(env)
+        try:
+            yield url
+        finally:
+            stop_moto(proc)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    proc, url = start_moto()
+    try:
+        yield url
+    finally:
+        stop_moto(proc)
+
+
+@pytest.fixture
+def s3(moto_endpoint: str) -> Any:
+    return s3_client(moto_endpoint)
+
+
+@pytest.fixture
+def bucket(s3: Any) -> Iterator[str]:
+    name = f"rt-{uuid.uuid4().hex[:20]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    empty_bucket(s3, name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from _support import subprocess_env
 
 CHILD = textwrap.dedent("""
     import sys, runtrack

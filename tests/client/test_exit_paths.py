@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import runtrack
-from conftest import subprocess_env
+from _support import subprocess_env
 
 
 def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:

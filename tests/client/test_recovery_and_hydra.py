@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from _support import subprocess_env
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

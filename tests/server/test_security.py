@@ -10,7 +10,7 @@ import msgpack
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import AppFactory
+from _support import AppFactory
 
 RUN = "abcd1234efgh5678"
 

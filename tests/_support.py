@@ -1,0 +1,104 @@
+"""Helpers shared by test modules (importable as ``_support``: ``tests/`` is on sys.path).
+
+Fixtures live in the conftest files; plain functions and types live here, so a test
+module never has to guess which of several ``conftest`` modules an import resolves to.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+AppFactory = Callable[..., FastAPI]
+
+
+def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child process using its own embedded store under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
+    env.update(
+        RUNTRACK_DIR=str(tmp_path / "rt"),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+    )
+    env.update(extra)
+    return env
+
+
+# -- a real S3: moto's standalone server in a process of its own --------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A moto server on a free loopback port; returns the process and its URL."""
+    import httpx2
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx2.get(f"{url}/moto-api/", timeout=1.0)
+            return proc, url
+        except httpx2.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("the moto server did not start") from None
+            time.sleep(0.05)
+
+
+def stop_moto(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def s3_client(endpoint: str, **credentials: str) -> Any:
+    """A client configured as ``make_s3_client`` makes them, with test credentials."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=credentials.get("key", "testing"),
+        aws_secret_access_key=credentials.get("secret", "testing"),
+        config=Config(
+            signature_version="s3v4",
+            retries={"mode": "standard", "max_attempts": 3},
+            s3={"addressing_style": "path"},
+        ),
+    )
+
+
+def empty_bucket(client: Any, bucket: str) -> None:
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
