@@ -1,6 +1,6 @@
 """Regenerate the limits table in docs/server.md (between the LIMITS markers):
 
-    .venv/bin/python docs/gen_limits.py
+.venv/bin/python docs/gen_limits.py
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import runtrack
 from runtrack.cli import cli
 from runtrack.client._state import STATE
+from runtrack.store.sql.schema import SCHEMA_REVISION
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +105,7 @@ def test_db_current_and_upgrade(tmp_path: Path) -> None:
     code, out, _ = invoke("db", "current", "--db", url, "--json")
     assert json.loads(out)["revision"] is None
     code, out, _ = invoke("db", "upgrade", "--db", url, "--json")
-    assert code == 0 and json.loads(out)["to"] == "0001"
+    assert code == 0 and json.loads(out)["to"] == SCHEMA_REVISION
     code, out, _ = invoke("db", "current", "--db", url)
     assert "up to date" in out
 

@@ -17,7 +17,7 @@ Secrets:
   one is set, and no default password exists.
 
 No cache: a token is checked against the database on every request (one indexed read,
-~0.1 ms on SQLite), so revoking a token, disabling a user or changing a role takes effect
+~0.2 ms on SQLite), so revoking a token, disabling a user or changing a role takes effect
 on the very next request, in every server process sharing the database.
 ``last_used_at`` is written at most once a minute per token, not on every request.
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, Row, Select, and_, bindparam, delete, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
@@ -213,7 +213,7 @@ class SqlAuthenticator(Authenticator):
         self.engine.dispose()
 
     # -- transactions ------------------------------------------------------------------
-    def _write(self, what: str, fn: Callable[[Connection], T]) -> T:
+    def _write(self, what: str, fn: Callable[[Connection], T], attempts: int = 8) -> T:
         def tx() -> T:
             with self.engine.connect() as conn:
                 if self._sqlite:
@@ -221,7 +221,7 @@ class SqlAuthenticator(Authenticator):
                 with conn.begin():
                     return fn(conn)
 
-        return with_retries(tx, what=what)
+        return with_retries(tx, what=what, attempts=attempts)
 
     def _read(self, what: str, fn: Callable[[Connection], T]) -> T:
         def tx() -> T:
@@ -263,7 +263,8 @@ class SqlAuthenticator(Authenticator):
             self._touched[token_id] = now
         stmt = update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now)
         try:
-            self._write("recording a token's use", lambda conn: conn.execute(stmt))
+            # best effort, not retried: the next use of the token tries again
+            self._write("recording a token's use", lambda conn: conn.execute(stmt), attempts=1)
         except StoreError as exc:  # the request goes on; the next use tries again
             log.warning("could not record the use of token %d: %s", token_id, exc.message)
             with self._lock:
@@ -287,6 +288,7 @@ class SqlAuthenticator(Authenticator):
             return
 
         def go(conn: Connection) -> None:
+            self._lock_project(conn, project)
             uid = self._user_id(conn, principal.name)
             others = conn.execute(
                 select(project_members.c.user_id).where(
@@ -479,10 +481,18 @@ class SqlAuthenticator(Authenticator):
         parsed = parse_role(role)
 
         def go(conn: Connection) -> None:
+            self._lock_project(conn, project)
             self._upsert_member(conn, project, self._user_id(conn, user), parsed, by)
 
         self._write("granting a role", go)
         return next(m for m in self.members(project) if m.user == user)
+
+    def _lock_project(self, conn: Connection, project: str) -> None:
+        """Serialise changes to one project's members until the transaction ends (SQLite
+        write transactions are serialised already)."""
+        if not self._sqlite:
+            key = int.from_bytes(hashlib.sha256(project.encode()).digest()[:8], "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def _upsert_member(
         self, conn: Connection, project: str, uid: int, role: Role, by: str | None
@@ -538,7 +548,7 @@ def _user(row: Row[Any]) -> User:
     )
 
 
-def _token_query() -> Any:
+def _token_query() -> Select[Any]:
     return select(
         api_tokens.c.id,
         users.c.name.label("user"),
@@ -564,7 +574,7 @@ def _token(row: Row[Any]) -> Token:
     )
 
 
-def _member_query() -> Any:
+def _member_query() -> Select[Any]:
     return select(
         project_members.c.project,
         users.c.name.label("user"),

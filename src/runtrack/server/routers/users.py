@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -36,9 +37,22 @@ LOGIN_TOKEN_LIFETIME = 30 * 86400.0  # a token made by signing in expires after 
 _BAD_SIGN_IN = "wrong user name or password"
 
 
+def _body(required: list[str], **properties: Any) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads (and size-limits) its own JSON."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_STRING = {"type": "string"}
+_LOGIN = _body(["user", "password"], user=_STRING, password=_STRING, label=_STRING)
+_NEW_TOKEN = _body(["label"], label=_STRING, expires_in={"type": ["number", "null"]})
+_NEW_USER = _body(["name"], name=_STRING, admin={"type": "boolean"}, password=_STRING)
+_ROLE = _body(["role"], role={"type": "string", "enum": ["viewer", "editor", "admin"]})
+
+
 # -- wire forms -------------------------------------------------------------------------
-def _ts(value: Any) -> float | None:
-    return None if value is None else float(value.timestamp())
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 def user_to_wire(u: User) -> dict[str, Any]:
@@ -151,7 +165,7 @@ class FailedSignIns:
         now = self._clock()
         with self._lock:
             for key in self._keys(user, client):
-                times = self._failures.setdefault(key, deque(maxlen=CLIENT_FAILURES))
+                times = self._failures.setdefault(key, deque(maxlen=max(self._limits)))
                 times.append(now)
                 self._failures.move_to_end(key)
             while len(self._failures) > self._max_keys:
@@ -188,7 +202,7 @@ def me(request: Request, principal: Principal = policy(Access.USER)) -> Response
     )
 
 
-@router.post("/auth/login", status_code=201)
+@router.post("/auth/login", status_code=201, openapi_extra=_LOGIN)
 async def login(request: Request, _: Principal = policy(Access.PUBLIC)) -> Response:
     """Exchange a user name and password for a new token (expires in 30 days)."""
     auth = _users(request)
@@ -223,7 +237,7 @@ def list_tokens(request: Request, principal: Principal = policy(Access.USER)) ->
     return reply(request, [token_to_wire(t) for t in _users(request).list_tokens(principal.name)])
 
 
-@router.post("/auth/tokens", status_code=201)
+@router.post("/auth/tokens", status_code=201, openapi_extra=_NEW_TOKEN)
 async def create_token(request: Request, principal: Principal = policy(Access.USER)) -> Response:
     """A new token of the caller: ``{label, expires_in?}`` (seconds). Its text is in
     this response only."""
@@ -251,7 +265,7 @@ def list_users(request: Request, _: Principal = policy(Access.ADMIN)) -> Respons
     return reply(request, [user_to_wire(u) for u in _users(request).list_users()])
 
 
-@router.post("/admin/users", status_code=201)
+@router.post("/admin/users", status_code=201, openapi_extra=_NEW_USER)
 async def create_user(request: Request, principal: Principal = policy(Access.ADMIN)) -> Response:
     """A new user ``{name, admin?, password?}``, with a first token shown once."""
     auth = _users(request)
@@ -289,7 +303,7 @@ def list_members(
     return reply(request, [member_to_wire(m) for m in _users(request).members(project)])
 
 
-@router.put("/projects/{project}/members/{user}")
+@router.put("/projects/{project}/members/{user}", openapi_extra=_ROLE)
 async def set_member(
     request: Request,
     project: str,
