@@ -37,8 +37,9 @@ def app_factory(server_config: ServerConfig) -> AppFactory:
     to ``create_app``."""
 
     def make(**changes: Any) -> FastAPI:
-        inject = {k: changes.pop(k) for k in ("store", "artifacts", "authenticator")
-                  if k in changes}
+        inject = {
+            k: changes.pop(k) for k in ("store", "artifacts", "authenticator") if k in changes
+        }
         return create_app(replace(server_config, **changes), **inject)
 
     return make

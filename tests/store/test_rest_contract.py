@@ -23,8 +23,13 @@ def _factory(db_url: str, tmp_path: Path) -> Iterator[Callable[..., TrackingStor
 
     def make(**options: Any) -> TrackingStore:
         sql = SqlStore(db_url, auto_upgrade=True, **options)
-        config = ServerConfig(db_url=db_url, artifacts=str(tmp_path / "artifacts"),
-                              auth=False, allowed_hosts=("testserver",), access_log=False)
+        config = ServerConfig(
+            db_url=db_url,
+            artifacts=str(tmp_path / "artifacts"),
+            auth=False,
+            allowed_hosts=("testserver",),
+            access_log=False,
+        )
         client = TestClient(create_app(config, store=sql))
         client.__enter__()
         opened.append((client, sql))
@@ -45,6 +50,5 @@ class TestRestOverSqlite(TrackingStoreContract):
 @pytest.mark.postgres
 class TestRestOverPostgres(TrackingStoreContract):
     @pytest.fixture
-    def store_factory(self, pg_url: str, tmp_path: Path
-                      ) -> Iterator[Callable[..., TrackingStore]]:
+    def store_factory(self, pg_url: str, tmp_path: Path) -> Iterator[Callable[..., TrackingStore]]:
         yield from _factory(pg_url, tmp_path)

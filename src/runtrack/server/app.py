@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -26,7 +25,8 @@ from . import errors
 from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
 from .errors import error_response
-from .routers import health, projects, runs
+from .routers import artifacts as artifact_routes
+from .routers import health, projects, runs, users
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -84,7 +84,7 @@ def create_app(
     app.state.open_access = isinstance(authenticator, OpenAccess)
     app.state.run_projects = {}
     errors.install(app)
-    for module in (health, projects, runs, *_optional_routers()):
+    for module in (health, projects, runs, users, artifact_routes):
         app.include_router(module.router)
 
     _install_origin_check(app, config)
@@ -100,20 +100,6 @@ def create_app(
     if config.access_log:
         _install_access_log(app)
     return app
-
-
-def _optional_routers() -> list[ModuleType]:
-    """Routers of features that live in their own modules (users, artifacts)."""
-    out: list[ModuleType] = []
-    for name in ("users", "artifacts"):
-        try:
-            module = __import__(f"runtrack.server.routers.{name}", fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"runtrack.server.routers.{name}":
-                raise
-            continue
-        out.append(module)
-    return out
 
 
 def _authenticator(config: ServerConfig, store: TrackingStore) -> Authenticator:

@@ -286,6 +286,7 @@ def _error(resp: httpx2.Response) -> RuntrackError:
         exc2 = _BY_STATUS.get(
             resp.status_code, StoreError if resp.status_code >= 500 else ValidationError
         )(message)
+        exc2.code = code  # keep the server's code (e.g. missing_blobs) for callers
     return exc2
 
 

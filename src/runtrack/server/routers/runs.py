@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
+from ...entities import ArtifactOp, OpRecord
 from ...errors import ProjectNotFoundError, ValidationError
 from ...protocol import (
     batch_from_wire,
@@ -20,6 +21,7 @@ from .._deps import config, project_of_run, store
 from .._io import read_body, reply
 from ..auth import Access, Authenticator, Principal, Role, policy
 from ..auth import check_project as authorize
+from .artifacts import refuse_missing_blobs
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
@@ -213,6 +215,13 @@ async def write_batch(
     limits = config(request).limits
     body = await read_body(request, limits.batch_body_bytes)
     batch = batch_from_wire(run_id, body, max_records=limits.batch_records)
+    specs = [
+        r.op.spec for r in batch.records if isinstance(r, OpRecord) and isinstance(r.op, ArtifactOp)
+    ]
+    if specs:  # the same rule as POST /runs/{id}/artifacts: only blobs the project holds
+        refusal = await refuse_missing_blobs(request, project_of_run(request), specs)
+        if refusal is not None:
+            return refusal
     result = await run_in_threadpool(store(request).write, batch)
     return reply(
         request, {"applied": result.applied, "skipped": result.skipped, "position": result.position}
