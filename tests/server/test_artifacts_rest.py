@@ -54,7 +54,11 @@ def _serve(
 ) -> Iterator[RestArtifactStore]:
     limits = replace(Limits(), part_bytes=part_mib * MIB)
     with TestClient(app_factory(artifacts=backend, limits=limits)) as client:
-        store = RestArtifactStore(client, PROJECT, direct=direct, retries=0)
+        # moto, unlike S3, answers some concurrent requests with 500/503: retry those as a
+        # real client does (S3 asks for it); a local store gets no retries, so its
+        # failures show
+        retries = 0 if isinstance(backend, LocalArtifactStore) else 3
+        store = RestArtifactStore(client, PROJECT, direct=direct, retries=retries, backoff=0.05)
         _BACKENDS[id(store)] = backend
         yield store
         del _BACKENDS[id(store)]

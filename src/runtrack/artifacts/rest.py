@@ -62,6 +62,8 @@ __all__ = ["RestArtifactStore"]
 API: Final = "/api/v1"
 OCTET: Final = "application/octet-stream"
 _TRANSIENT: Final = frozenset({429, 502, 503, 504})
+# an object store's 500 (S3 "InternalError") is transient too: S3 asks clients to retry it
+_TRANSIENT_DIRECT: Final = frozenset({500, *_TRANSIENT})
 _BY_STATUS: Final[dict[int, type[RuntrackError]]] = {
     400: ValidationError,
     401: AuthenticationError,
@@ -127,11 +129,13 @@ class RestArtifactStore(ArtifactStore):
                 )
                 failure.__cause__ = exc
             else:
-                if response.status_code not in _TRANSIENT:
+                transient = _TRANSIENT_DIRECT if http is self.direct else _TRANSIENT
+                if response.status_code not in transient:
                     return response
-                response.close()
+                detail = _message(response)
                 failure = StoreUnavailableError(
-                    f"{self._where(http)} is unavailable ({response.status_code}); retry later"
+                    f"{self._where(http)} is unavailable ({response.status_code}"
+                    f"{': ' + detail if detail else ''}); retry later"
                 )
             if attempt < self.retries:
                 time.sleep(delay * (0.5 + random.random()))
@@ -237,11 +241,16 @@ class RestArtifactStore(ArtifactStore):
                 return BlobInfo(digest, size, created=bool(doc.get("created")))
             error = _error(response)
             if error.code == "upload_incomplete":  # a part vanished: send what is missing
-                status = self._json("GET", f"{API}/blobs/uploads/{upload_id}")
-                self._put_parts(spool, size, status)
-                continue
+                try:
+                    status = self._json("GET", f"{API}/blobs/uploads/{upload_id}")
+                    self._put_parts(spool, size, status)
+                    continue
+                except NotFoundError as gone:  # another put of the same blob completed it
+                    error = gone
             if isinstance(error, NotFoundError) and self.exists(digest):
-                return BlobInfo(digest, size, created=False)  # our first answer was lost
+                # our first answer was lost, or a concurrent put of the same content
+                # (which shares the session) completed it first
+                return BlobInfo(digest, size, created=False)
             raise error
         raise StoreError(f"upload {upload_id} could not be completed")
 
@@ -356,6 +365,17 @@ class _ResponseReader(io.RawIOBase):
         if not self.closed:
             self._response.close()
         super().close()
+
+
+def _message(response: httpx2.Response) -> str:
+    """The message of a (small) error answer, read and closed; "" if it has none."""
+    try:
+        response.read()
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError, httpx2.HTTPError):
+        return ""
+    finally:
+        response.close()
 
 
 def _error(response: httpx2.Response) -> RuntrackError:
