@@ -12,7 +12,8 @@ FORBIDDEN = {
     "store": ("runtrack.client", "runtrack.cli"),
     "artifacts": ("runtrack.client", "runtrack.cli", "runtrack.store"),
     "query": ("runtrack.client", "runtrack.cli", "runtrack.store", "runtrack.artifacts"),
-    "client": ("runtrack.cli",),
+    "client": ("runtrack.cli", "runtrack.server"),
+    "server": ("runtrack.client", "runtrack.cli"),
 }
 STDLIB_ONLY = (
     "entities.py",

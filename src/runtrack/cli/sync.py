@@ -11,7 +11,7 @@ from ._common import emit_json, handle_errors, json_option
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
-    from ..client._sync import SyncResult
+    from ..client._sync import ArtifactTarget, SyncResult
     from ..store.base import TrackingStore
 
 
@@ -35,7 +35,8 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
 
     s = settings_mod.load()
     store = STATE.store(s)
-    arts = STATE.artifact_store(s)
+    arts = STATE.artifact_store(s)  # where offline runs kept their blobs
+    dest = STATE.artifact_target(s) if s.url else arts  # a server: each run's project
     paths = list(journals) or find_journals(s.journal_dir)
     if not journals and not all_:
         mine = []
@@ -45,9 +46,9 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
                 mine.append(p)
         paths = mine
     if as_json or not paths:
-        results = sync_all(paths, store, local_artifacts=arts, artifacts=arts)
+        results = sync_all(paths, store, local_artifacts=arts, artifacts=dest)
     else:
-        results = _with_progress(paths, store, arts)
+        results = _with_progress(paths, store, arts, dest)
     if as_json:
         emit_json({"synced": [r.to_json() for r in results]})
         return
@@ -64,7 +65,7 @@ def sync(journals: tuple[Path, ...], all_: bool, as_json: bool) -> None:
 
 
 def _with_progress(
-    paths: list[Path], store: TrackingStore, arts: ArtifactStore
+    paths: list[Path], store: TrackingStore, arts: ArtifactStore, dest: ArtifactTarget
 ) -> list[SyncResult]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
@@ -78,4 +79,4 @@ def _with_progress(
                 tasks[path] = bar.add_task(path.name[:40], total=total)
             bar.update(tasks[path], completed=done, total=total)
 
-        return sync_all(paths, store, local_artifacts=arts, artifacts=arts, on_progress=progress)
+        return sync_all(paths, store, local_artifacts=arts, artifacts=dest, on_progress=progress)

@@ -128,7 +128,8 @@ def init(
         mode=s.mode,
         sink=sink,
         store=store,
-        artifacts=STATE.artifact_store(s),
+        artifacts=STATE.artifact_store(s, spec.project if store is not None else None),
+        spool=STATE.artifact_store(s) if store is not None and s.url else None,
         cache_dir=s.cache_dir,
     )
     return _register(run, s, capture=True)
@@ -181,7 +182,8 @@ def _resume(
         mode="online",
         sink=sink,
         store=store,
-        artifacts=STATE.artifact_store(s),
+        artifacts=STATE.artifact_store(s, rec.project),
+        spool=STATE.artifact_store(s) if s.url else None,
         cache_dir=s.cache_dir,
         first_step=0 if last is None else last + 1,
         summary=user_summary,
@@ -209,7 +211,11 @@ def _register(run: Run, s: settings_mod.Settings, *, capture: bool) -> Run:
 
             STATE.recovered.add(s.store_url)
             recover_in_background(
-                s.journal_dir, s.store_url, STATE.store(s), STATE.artifact_store(s)
+                s.journal_dir,
+                s.store_url,
+                STATE.store(s),
+                STATE.artifact_store(s),
+                STATE.artifact_target(s),
             )
         if not s.quiet:
             where = "offline, ship with `runtrack sync`" if run.mode == "offline" else s.store_url
@@ -234,8 +240,15 @@ def _open_sink(
     resume: bool,
     create: RunSpec | None = None,
 ) -> JournalSink:
-    """A new stream of the run: its journal, and with a store its shipper and heartbeat."""
+    """A new stream of the run: its journal, and with a store its shipper and heartbeat.
+    On a team server, the shipper first uploads the blobs of artifacts that were
+    spooled locally while the server was unreachable."""
     stream = new_stream_id()
+    prepare = None
+    if store is not None and s.url:
+        from ._sync import blob_copier
+
+        prepare = blob_copier(STATE.artifact_store(s), STATE.artifact_store(s, spec.project))
     return JournalSink(
         journal_path(s.journal_dir, spec.id, stream),
         _header(s, spec, stream, resume=resume),
@@ -245,6 +258,7 @@ def _open_sink(
         flush_interval=s.flush_interval,
         heartbeat_interval=s.heartbeat_interval,
         create=create,
+        prepare=prepare,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..entities import Record, RunBatch, RunSpec
@@ -35,10 +35,12 @@ def ship_records(
     *,
     pending: list[Record] | None = None,
     on_shipped: Callable[[int], None] | None = None,
+    prepare: Callable[[Sequence[Record]], None] | None = None,
 ) -> int:
     """Ship everything the reader has left; returns the number of records sent.
     Raises the store's errors (the caller decides about retries); records of a failed
-    batch are left in ``pending`` so a retry sends them again."""
+    batch are left in ``pending`` so a retry sends them again. ``prepare`` is called
+    with each batch before it is sent (e.g. to upload the blobs its artifacts need)."""
     if pending is None:
         pending = []
     sent = 0
@@ -47,6 +49,8 @@ def ship_records(
             pending.extend(reader.read(MAX_BATCH_RECORDS))
             if not pending:
                 return sent
+        if prepare is not None:
+            prepare(pending)
         result = store.write(RunBatch(run_id, stream, tuple(pending)))
         sent += len(pending)
         pending.clear()
@@ -65,8 +69,10 @@ class Shipper:
         flush_interval: float,
         create: RunSpec | None = None,
         limit: Callable[[], int] | None = None,
+        prepare: Callable[[Sequence[Record]], None] | None = None,
     ) -> None:
         self.store = store
+        self.prepare = prepare
         self.reader = JournalReader(path, limit=limit)
         self.run_id = run_id
         self.stream = stream
@@ -162,6 +168,7 @@ class Shipper:
             self.stream,
             pending=self._pending,
             on_shipped=self._advance,
+            prepare=self.prepare,
         )
 
     def _advance(self, seq: int) -> None:

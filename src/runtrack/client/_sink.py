@@ -13,9 +13,10 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..entities import Op, RunSpec
+from ..entities import Op, Record, RunSpec
 from ..errors import RuntrackError
 from ..store.base import TrackingStore
 from ._journal import JournalWriter
@@ -78,6 +79,7 @@ class JournalSink(NullSink):
         heartbeat_interval: float,
         first_seq: int = 0,
         create: RunSpec | None = None,
+        prepare: Callable[[Sequence[Record]], None] | None = None,
     ) -> None:
         self.journal_path = path
         self._owner = os.getpid()
@@ -99,6 +101,7 @@ class JournalSink(NullSink):
                 flush_interval=flush_interval,
                 create=create,
                 limit=lambda: journal.position,
+                prepare=prepare,
             )
             self.shipper.start()
             self._heartbeat = Heartbeat(store, run_id, heartbeat_interval)

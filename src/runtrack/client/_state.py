@@ -6,6 +6,7 @@ Kept in one object created on first use (not at import) so tests can reset it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ class ProcessState:
     stores: dict[str, TrackingStore] = field(default_factory=dict)
     artifact_stores: dict[str, ArtifactStore] = field(default_factory=dict)
     recovered: set[str] = field(default_factory=set)
+    direct_client: Any = None  # httpx2.Client for presigned URLs, made on first use
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def current(self) -> Run:
@@ -52,7 +54,13 @@ class ProcessState:
                 self.stores[url] = st
             return st
 
-    def artifact_store(self, settings: Settings) -> ArtifactStore:
+    def artifact_store(self, settings: Settings, project: str | None = None) -> ArtifactStore:
+        """Where artifacts go. With a team server (``RUNTRACK_URL``) and a ``project``:
+        that project's blobs on the server. Otherwise the local store under
+        ``artifacts_dir``, which is also where a remote run spools the blobs of an
+        artifact logged while the server was unreachable (shipped with the journal)."""
+        if settings.url and project is not None:
+            return self._remote_artifact_store(settings, project)
         from ..artifacts.registry import open_artifact_store
 
         key = str(settings.artifacts_dir)
@@ -60,6 +68,29 @@ class ProcessState:
             st = self.artifact_stores.get(key)
             if st is None:
                 st = self.artifact_stores[key] = open_artifact_store(settings.artifacts_dir)
+            return st
+
+    def artifact_target(self, settings: Settings) -> Callable[[str], ArtifactStore]:
+        """``project -> ArtifactStore`` of the store ``settings`` name (for sync)."""
+        return lambda project: self.artifact_store(settings, project)
+
+    def _remote_artifact_store(self, settings: Settings, project: str) -> ArtifactStore:
+        import httpx2
+
+        from ..artifacts.rest import RestArtifactStore
+        from ..store.rest import RestStore
+
+        key = f"{settings.store_url}#{project}"
+        with self.lock:
+            st = self.artifact_stores.get(key)
+            if st is None:
+                rest = self.store(settings)
+                assert isinstance(rest, RestStore)
+                if self.direct_client is None:
+                    # presigned object-store URLs: no server token on these requests
+                    self.direct_client = httpx2.Client(timeout=httpx2.Timeout(300, connect=10))
+                st = RestArtifactStore(rest.client, project, direct=self.direct_client)
+                self.artifact_stores[key] = st
             return st
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..entities import ArtifactOp, OpRecord, RunBatch, RunSpec, StatusOp
+from ..entities import ArtifactOp, OpRecord, Record, RunBatch, RunSpec, StatusOp
 from ..errors import RunExistsError, RunNotFoundError, RuntrackError
 from ._journal import SUFFIX, JournalReader, lock_for_replay
 from ._shipper import MAX_BATCH_RECORDS
@@ -26,6 +26,9 @@ from ._shipper import MAX_BATCH_RECORDS
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
     from ..store.base import TrackingStore
+
+    ArtifactTarget = ArtifactStore | Callable[[str], ArtifactStore] | None
+    """Where blobs go: one store, or the store of each project (a team server's)."""
 
 log = logging.getLogger("runtrack")
 
@@ -74,7 +77,7 @@ def replay_journal(
     store: TrackingStore,
     *,
     local_artifacts: ArtifactStore | None = None,
-    artifacts: ArtifactStore | None = None,
+    artifacts: ArtifactTarget = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SyncResult:
     """Ship one journal whose process is gone; delete it once the store has it all."""
@@ -91,7 +94,7 @@ def _replay_locked(
     path: Path,
     store: TrackingStore,
     local_artifacts: ArtifactStore | None,
-    artifacts: ArtifactStore | None,
+    artifacts: ArtifactTarget,
     on_progress: Callable[[int, int], None] | None,
 ) -> SyncResult:
     reader = JournalReader(path)
@@ -109,6 +112,7 @@ def _replay_locked(
     except RunExistsError:
         pass
     position = store.stream_position(spec.id, stream)
+    destination = artifacts(spec.project) if callable(artifacts) else artifacts
     total = path.stat().st_size
     sent = skipped = 0
     last_seq = position
@@ -119,7 +123,7 @@ def _replay_locked(
         skipped += len(batch) - len(todo)
         for rec in todo:
             if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
-                _copy_blobs(rec.op, local_artifacts, artifacts)
+                _copy_blobs(rec.op, local_artifacts, destination)
         for rec in batch:
             if isinstance(rec, OpRecord) and isinstance(rec.op, StatusOp):
                 finished = rec.op.status != "running"
@@ -160,6 +164,8 @@ def _mark_crashed(
 
 
 def _copy_blobs(op: ArtifactOp, src: ArtifactStore | None, dst: ArtifactStore | None) -> None:
+    """Make the blobs of a version recorded in a journal reach ``dst`` (from ``src``,
+    where they were stored while ``dst`` was out of reach) before the version does."""
     if src is None or dst is None or src is dst:
         return
     for f in op.spec.files:
@@ -168,12 +174,23 @@ def _copy_blobs(op: ArtifactOp, src: ArtifactStore | None, dst: ArtifactStore | 
                 dst.put(fh, expected_digest=f.digest)
 
 
+def blob_copier(src: ArtifactStore, dst: ArtifactStore) -> Callable[[Sequence[Record]], None]:
+    """For a live run's shipper: copy the blobs of each artifact version in a batch."""
+
+    def copy(records: Sequence[Record]) -> None:
+        for rec in records:
+            if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
+                _copy_blobs(rec.op, src, dst)
+
+    return copy
+
+
 def sync_all(
     journals: Iterable[Path],
     store: TrackingStore,
     *,
     local_artifacts: ArtifactStore | None = None,
-    artifacts: ArtifactStore | None = None,
+    artifacts: ArtifactTarget = None,
     on_progress: Callable[[Path, int, int], None] | None = None,
 ) -> list[SyncResult]:
     out: list[SyncResult] = []
@@ -204,9 +221,11 @@ def recover_in_background(
     directory: Path,
     target: str,
     store: TrackingStore,
-    artifacts: ArtifactStore | None,
+    local_artifacts: ArtifactStore | None,
+    artifacts: ArtifactTarget,
 ) -> None:
-    """At ``init``: replay this machine's dead online journals meant for this store."""
+    """At ``init``: replay this machine's dead online journals meant for this store;
+    blobs spooled in ``local_artifacts`` go to ``artifacts``."""
     import threading
 
     def go() -> None:
@@ -225,7 +244,7 @@ def recover_in_background(
                     and time.time() - p.stat().st_mtime > 2
                 ):
                     paths.append(p)
-            results = sync_all(paths, store, local_artifacts=artifacts, artifacts=artifacts)
+            results = sync_all(paths, store, local_artifacts=local_artifacts, artifacts=artifacts)
             for r in results:
                 if r.status == "synced" and r.records:
                     log.info("runtrack recovered %d records of run %s", r.records, r.run_id)

@@ -126,6 +126,12 @@ class Api:
             self._artifacts = STATE.artifact_store(self._settings)
         return self._artifacts
 
+    def _artifacts_of(self, project: str) -> ArtifactStore:
+        """The blobs of ``project``: its store on a team server, else the local one."""
+        if self._artifacts is None and self._settings is not None and self._settings.url:
+            return STATE.artifact_store(self._settings, project)
+        return self.artifact_store
+
     def projects(self) -> list[Project]:
         return self.store.list_projects()
 
@@ -169,7 +175,7 @@ class Api:
         from ..artifacts.manifest import materialize
 
         files = self.artifact_files(ref, project)
-        return materialize(files, self.artifact_store, Path(dest))
+        return materialize(files, self._artifacts_of(self._project(project)), Path(dest))
 
     def _project(self, project: str | None) -> str:
         if project is not None:

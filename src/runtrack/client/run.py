@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import (
     ArtifactOp,
+    ArtifactSpec,
     ArtifactVersion,
     ConfigOp,
     ConsoleOp,
@@ -63,6 +64,7 @@ class Run:
         sink: NullSink,
         store: TrackingStore | None = None,
         artifacts: ArtifactStore | None = None,
+        spool: ArtifactStore | None = None,
         cache_dir: Path | None = None,
         first_step: int = 0,
         summary: Mapping[str, Any] | None = None,
@@ -77,6 +79,7 @@ class Run:
         self._sink = sink
         self._store = store
         self._artifacts = artifacts
+        self._spool = spool  # local blobs of artifacts logged while a server was away
         self._cache_dir = cache_dir
         self._tags = dict(tags)
         self._notes = notes
@@ -224,14 +227,29 @@ class Run:
             raise ValidationError(f"artifact path '{path}' does not exist")
         if self._artifacts is None:  # disabled mode
             return None
-        spec = build_manifest(
-            p,
-            self._artifacts,
-            name=name or _default_artifact_name(p),
-            type=type or ("directory" if p.is_dir() else "file"),
-            metadata=normalize_config(metadata or {}),
-            aliases=list(aliases),
-        )
+
+        def manifest(store: ArtifactStore) -> ArtifactSpec:
+            return build_manifest(
+                p,
+                store,
+                name=name or _default_artifact_name(p),
+                type=type or ("directory" if p.is_dir() else "file"),
+                metadata=normalize_config(metadata or {}),
+                aliases=list(aliases),
+            )
+
+        try:
+            spec = manifest(self._artifacts)
+        except StoreUnavailableError:
+            if self._spool is None:
+                raise
+            log.warning(
+                "server unreachable: artifact %s is kept locally and will be uploaded "
+                "when it is back",
+                name or p.name,
+            )
+            self._op(ArtifactOp(manifest(self._spool)))
+            return None
         if self._store is not None:
             try:
                 return self._store.log_artifact(self.id, spec)
