@@ -78,9 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
         "RUNTRACK_URL",
         _str,
         None,
-        "A team server (http://host:port): when set, every call goes there; unset: the "
-        "embedded store under RUNTRACK_DIR. (This version has no team-server client "
-        "yet: it refuses such a URL rather than silently using the embedded store.)",
+        "A team server (http://host:port): when set, runs, queries and artifacts go "
+        "there (with RUNTRACK_TOKEN); unset: the embedded store under RUNTRACK_DIR, "
+        "which then keeps only journals and artifacts waiting for the server.",
     ),
     Setting(
         "dir",
