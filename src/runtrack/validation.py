@@ -77,6 +77,22 @@ def check_step(step: object) -> int:
     return step
 
 
+MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a datetime holds
+
+
+def check_timestamp(value: object, what: str) -> float:
+    """A POSIX time (seconds) a datetime can hold: finite, from 1970 to the year 9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} {_show(value)} must be a POSIX time in seconds")
+    t = float(value)
+    if not math.isfinite(t) or not 0.0 <= t <= MAX_TIMESTAMP:
+        raise ValidationError(
+            f"{what} {_show(value)} must be a POSIX time in seconds between 0 (1970) and "
+            f"{MAX_TIMESTAMP:.0f} (year 9999)"
+        )
+    return t
+
+
 def check_tags(tags: object) -> dict[str, str]:
     if tags is None:
         return {}

@@ -145,6 +145,9 @@ class TrackingStoreContract:
             {"tags": {"k\x00": "v"}},
             {"tags": {"k": "v" * 6000}},
             {"config": {"fn": object()}},
+            {"start_time": -2.2e52},
+            {"start_time": math.inf},
+            {"start_time": 1e20},
         ],
     )
     def test_create_run_rejects_bad_input(self, store: TrackingStore, bad: dict[str, Any]) -> None:
@@ -274,6 +277,7 @@ class TrackingStoreContract:
             lambda: MetricsRecord(2, 0, math.nan, ("a",), array("d", [1.0])),
             lambda: OpRecord(2, TagsOp({"k": object()})),  # type: ignore[dict-item]
             lambda: OpRecord(2, StatusOp("exploded", 1.0)),  # type: ignore[arg-type]
+            lambda: OpRecord(2, StatusOp("finished", 1e300)),  # no datetime holds it
             lambda: OpRecord(2, ConfigOp({"lr": 0.5})),  # changes a recorded value
         ],
     )

@@ -48,6 +48,7 @@ from ...validation import (
     check_stream,
     check_summary,
     check_tags,
+    check_timestamp,
 )
 from . import _metrics
 from ._params import param_rows
@@ -144,8 +145,7 @@ def _validate_op(op: object) -> None:
         check_notes(op.text)
     elif isinstance(op, StatusOp):
         check_status(op.status)
-        if not isinstance(op.time, float | int) or not math.isfinite(op.time):
-            raise ValidationError("a status op needs a finite time")
+        check_timestamp(op.time, "the time of a status change")
     elif isinstance(op, ProvenanceOp):
         if not isinstance(op.data, Mapping) or not all(
             isinstance(k, str) and 0 < len(k) <= 64 for k in op.data

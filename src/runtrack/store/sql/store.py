@@ -45,6 +45,7 @@ from ...validation import (
     check_run_name,
     check_stream,
     check_tags,
+    check_timestamp,
 )
 from .. import base
 from . import _artifacts, _metrics, _query
@@ -181,6 +182,7 @@ class SqlStore(base.TrackingStore):
         tags = check_tags(spec.tags)
         check_notes(spec.notes)
         check_group(spec.group)
+        check_timestamp(spec.start_time, "start_time")
         if spec.parent_id is not None:
             check_existing_run_id(spec.parent_id)
         config = dict(spec.config)
