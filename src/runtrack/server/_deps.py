@@ -41,3 +41,11 @@ def project_of_run(request: Request) -> str:
             cache.clear()
         cache[run_id] = name
     return name
+
+
+def _cached_project_of_run(request: Request) -> str | None:
+    cache: dict[str, str] = request.app.state.run_projects
+    return cache.get(request.path_params.get("run_id", ""))
+
+
+project_of_run.peek = _cached_project_of_run  # type: ignore[attr-defined]

@@ -8,32 +8,25 @@ artifact store.
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import Response
 
 from .. import __version__
 from . import errors
+from ._middleware import AccessLog, OriginCheck
 from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
-from .errors import error_response
 from .routers import artifacts as artifact_routes
 from .routers import health, projects, runs, users
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
     from ..store.base import TrackingStore
-
-access_log = logging.getLogger("runtrack.access")
-_SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
 def create_app(
@@ -87,7 +80,7 @@ def create_app(
     for module in (health, projects, runs, users, artifact_routes):
         app.include_router(module.router)
 
-    _install_origin_check(app, config)
+    app.add_middleware(OriginCheck, allowed=config.allowed_origins)
     if config.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,7 +91,7 @@ def create_app(
         )
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
     if config.access_log:
-        _install_access_log(app)
+        app.add_middleware(AccessLog)
     return app
 
 
@@ -109,44 +102,3 @@ def _authenticator(config: ServerConfig, store: TrackingStore) -> Authenticator:
 
     authenticator: Authenticator = SqlAuthenticator(config.db_url)
     return authenticator
-
-
-def _install_origin_check(app: FastAPI, config: ServerConfig) -> None:
-    allowed = set(config.allowed_origins)
-
-    @app.middleware("http")
-    async def origin_check(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        origin = request.headers.get("origin")
-        if origin is not None and request.method not in _SAFE and origin not in allowed:
-            return error_response(
-                403,
-                "forbidden_origin",
-                f"requests from origin {origin!r} are not allowed; "
-                "start the server with --allow-origin to allow it",
-            )
-        return await call_next(request)
-
-
-def _install_access_log(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def log_access(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        principal = getattr(request.state, "principal", None)
-        access_log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "path": request.url.path,  # never the query string
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - start) * 1000, 2),
-                    "user": getattr(principal, "name", None),
-                    "client": request.client.host if request.client else None,
-                }
-            )
-        )
-        return response

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 
 class Role(enum.IntEnum):
@@ -163,9 +164,7 @@ def policy(access: Access, project: ProjectOf | None = None) -> Any:
     if access in _NEEDED and project is None:
         raise ValueError(f"{access} needs a way to find the project")
 
-    def guard(request: Request) -> Principal:
-        if access is Access.PUBLIC:
-            return ANONYMOUS_ADMIN if request.app.state.open_access else Principal("anonymous")
+    def check(request: Request) -> Principal:
         principal = authenticate(request)
         if access is Access.USER:
             return principal
@@ -179,8 +178,31 @@ def policy(access: Access, project: ProjectOf | None = None) -> Any:
             check_project(request, principal, name, _NEEDED[access])
         return principal
 
+    async def guard(request: Request) -> Principal:
+        # async, so that a request costs no thread hop where nothing can block: public
+        # routes, and a server without authentication (everyone is the administrator,
+        # no token or role to look up). Token and role lookups read the database: they
+        # run in the thread pool.
+        if access is Access.PUBLIC:
+            return ANONYMOUS_ADMIN if request.app.state.open_access else Principal("anonymous")
+        if request.app.state.open_access:
+            principal = authenticate(request)
+            # no role to check, but the resolver validates the path (and may keep what
+            # it loaded for the route): run it, in the pool unless its answer is cached
+            if project is not None and _peek(project, request) is None:
+                await run_in_threadpool(project, request)
+            return principal
+        return await run_in_threadpool(check, request)
+
     guard.__runtrack_policy__ = access  # type: ignore[attr-defined]
     return Depends(guard)
+
+
+def _peek(project: ProjectOf, request: Request) -> str | None:
+    """The project a resolver would find, if it knows it without any I/O (its ``peek``
+    attribute, e.g. a cache of run -> project); None to call the resolver."""
+    peek: ProjectOf | None = getattr(project, "peek", None)
+    return None if peek is None else peek(request)
 
 
 def route_policy(dependency: Any) -> Access | None:

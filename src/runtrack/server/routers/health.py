@@ -14,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health(_: Any = policy(Access.PUBLIC)) -> dict[str, str]:
+async def health(_: Any = policy(Access.PUBLIC)) -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 

@@ -40,6 +40,7 @@ def _compress(data: bytes) -> bytes:
 
 _PLANES = struct.Struct("<I8I")  # n points, then 8 plane lengths (high bit: compressed)
 _ZIPPED = 1 << 31
+_MIN_COMPRESS = 32
 
 
 def _pack_planes(raw: bytes) -> bytes:
@@ -48,7 +49,9 @@ def _pack_planes(raw: bytes) -> bytes:
     parts: list[bytes] = []
     for i in range(8):
         plane = raw[i::8]
-        packed = _compress(plane)
+        # below 32 bytes zlib's own framing (~8 bytes) leaves little to win: store raw
+        # (a new run's first points; the LSM merge re-encodes them in bigger chunks)
+        packed = _compress(plane) if n >= _MIN_COMPRESS else plane
         if len(packed) < 0.9 * n:
             lengths.append(len(packed) | _ZIPPED)
             parts.append(packed)
