@@ -41,7 +41,16 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RuntrackError)
-    async def _runtrack(_: Request, exc: RuntrackError) -> JSONResponse:
+    async def _runtrack(request: Request, exc: RuntrackError) -> JSONResponse:
+        if exc.http_status >= 500:  # the store failed (unreachable, gave up retrying)
+            log.warning(
+                "%s %s answered %d %s: %s",
+                request.method,
+                request.url.path,
+                exc.http_status,
+                exc.code,
+                exc.message,
+            )
         extra: dict[str, Any] = {}
         if isinstance(exc, QueryError):
             extra["position"] = exc.position

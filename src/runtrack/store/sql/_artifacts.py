@@ -18,6 +18,7 @@ from ...artifacts.manifest import (
 )
 from ...entities import ArtifactFile, ArtifactSpec, ArtifactVersion
 from ...errors import ArtifactNotFoundError, ValidationError
+from ._engine import insert_if_absent
 from ._records import aliases_of, dumps, to_version, version_columns
 from .schema import artifact_aliases, artifact_files, artifact_versions, artifacts, run_outputs
 
@@ -65,24 +66,25 @@ def log_version(
     """Record (or find) the version of ``spec`` and make it an output of the run."""
     validate_spec(spec)
     a, v = artifacts.c, artifact_versions.c
+    # the artifact's row (made if absent, also when another process makes it at the
+    # same moment), then locked: versions of one artifact are numbered one at a time
+    insert_if_absent(
+        conn,
+        artifacts,
+        {"project_id": project_id, "name": spec.name, "type": spec.type, "created_at": now},
+        ("project_id", "name"),
+    )
     art = conn.execute(
         select(a.id, a.type)
         .where(a.project_id == project_id, a.name == spec.name)
         .with_for_update()
-    ).first()
-    if art is None:
-        art_id = conn.execute(
-            insert(artifacts)
-            .values(project_id=project_id, name=spec.name, type=spec.type, created_at=now)
-            .returning(a.id)
-        ).scalar_one()
-    else:
-        art_id = art.id
-        if art.type != spec.type:
-            raise ValidationError(
-                f"artifact {spec.name!r} has type {art.type!r}; cannot log a "
-                f"version of type {spec.type!r}"
-            )
+    ).one()
+    art_id = art.id
+    if art.type != spec.type:
+        raise ValidationError(
+            f"artifact {spec.name!r} has type {art.type!r}; cannot log a "
+            f"version of type {spec.type!r}"
+        )
     existing = conn.execute(
         select(v.id).where(v.artifact_id == art_id, v.digest == spec.digest)
     ).scalar()

@@ -12,11 +12,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, Table, create_engine, event, exc, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
@@ -172,3 +172,22 @@ class DatabaseClock:
         except exc.SQLAlchemyError:
             log.debug("could not read the database clock; keeping the last offset")
         self._measured = time.monotonic()
+
+
+def insert_if_absent(
+    conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]
+) -> int:
+    """The ``id`` of the row of ``table`` whose ``keys`` columns hold ``values``' values,
+    inserting it first if there is none. Safe when several processes do it at once (a
+    new project's first runs through two servers): the insert yields to a concurrent one
+    (``ON CONFLICT DO NOTHING`` on the unique ``keys``) and the row is read back."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    where = [table.c[k] == values[k] for k in keys]
+    found = conn.execute(select(table.c.id).where(*where)).scalar()
+    if found is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(**values)
+        conn.execute(statement.on_conflict_do_nothing(index_elements=keys))
+        found = conn.execute(select(table.c.id).where(*where)).scalar_one()
+    return int(found)

@@ -49,7 +49,14 @@ from ...validation import (
 )
 from .. import base
 from . import _artifacts, _metrics, _query
-from ._engine import DatabaseClock, is_sqlite, make_engine, translate_errors, with_retries
+from ._engine import (
+    DatabaseClock,
+    insert_if_absent,
+    is_sqlite,
+    make_engine,
+    translate_errors,
+    with_retries,
+)
 from ._migrate import ensure_schema
 from ._params import param_rows
 from ._records import (
@@ -165,13 +172,11 @@ class SqlStore(base.TrackingStore):
         return self._read("reading a project", go)
 
     def _project_id(self, conn: Connection, name: str, create: bool) -> int | None:
+        if create:
+            return insert_if_absent(
+                conn, projects, {"name": name, "created_at": self._clock()}, ("name",)
+            )
         pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
-        if pid is None and create:
-            pid = conn.execute(
-                insert(projects)
-                .values(name=name, created_at=self._clock())
-                .returning(projects.c.id)
-            ).scalar_one()
         return None if pid is None else int(pid)
 
     # -- runs: writes ------------------------------------------------------------------
