@@ -52,6 +52,22 @@ Backend arguments (``--backend-arg K=V``):
                        guarantee as MLflow's synchronous calls. Reported as
                        ``runtrack (flush per call)``.
   ``sync_after_crash=false``  do not run ``runtrack sync`` before reading a foreign run.
+  ``server=true``      the team-server mode, reported as ``runtrack-server``: ``setup``
+                       starts ``runtrack server`` (``runtrack.testing.live.LiveServer``: one
+                       Uvicorn process, no auth on loopback) and sets ``RUNTRACK_URL`` to
+                       it, so ``init``/``Api`` use ``RestStore`` over HTTP (msgpack) and the
+                       client keeps only its journals under ``RUNTRACK_DIR``. The server's
+                       database is ``server_db``: ``sqlite`` (default: the server's embedded
+                       store, like the ``mlflow-server`` column's SQLite) or ``pg`` (a
+                       scratch database on ``pg_url``, created with runtrack's schema and
+                       dropped at teardown). ``populate_runs`` then goes over HTTP too
+                       (``RestStore.create_run`` + one ``RestStore.write`` per run);
+                       ``storage_bytes`` is the server's database (files, or
+                       ``pg_database_size``); ``server_pids`` is the server process, so the
+                       harness's server CPU and memory rows are measured. Artifact uploads
+                       go through the server (``RestArtifactStore``: hashed, sent in parts,
+                       verified by the server) into its artifact directory.
+  ``server_db=sqlite|pg``, ``pg_url=postgresql://...``  see ``server=true``.
 """
 
 from __future__ import annotations
@@ -111,11 +127,29 @@ def translate(query: SearchQuery) -> tuple[str | None, list[str], int | None]:
 class RuntrackAdapter(TrackingAdapter):
     name = "runtrack"
 
-    def __init__(self, store_sync: bool = False, sync_after_crash: bool = True) -> None:
+    def __init__(
+        self,
+        store_sync: bool = False,
+        sync_after_crash: bool = True,
+        server: bool = False,
+        server_db: str = "sqlite",
+        pg_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
+    ) -> None:
         self.store_sync = bool(store_sync)
         self.sync_after_crash = bool(sync_after_crash)
+        self.server_mode = bool(server)
+        if server_db not in ("sqlite", "pg"):
+            raise ValueError("server_db must be sqlite or pg")
+        self.server_db = server_db
+        self.pg_url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+        self.server = None
+        self.url: str | None = None
+        self._pg_name: str | None = None
+        self._setup_metrics: dict = {}
+        if self.server_mode:
+            self.name = "runtrack-server" + ("" if server_db == "sqlite" else " (PostgreSQL)")
         if self.store_sync:
-            self.name = "runtrack (flush per call)"
+            self.name = f"{self.name} (flush per call)"
         self.run = None
         self.api = None
         self.dir: str | None = None
@@ -135,6 +169,8 @@ class RuntrackAdapter(TrackingAdapter):
 
     def setup(self, workdir: str) -> None:
         self._env(os.path.join(workdir, "runtrack"))
+        if self.server_mode:
+            self._start_server(workdir)
         import runtrack
 
         self.runtrack = runtrack
@@ -143,11 +179,55 @@ class RuntrackAdapter(TrackingAdapter):
         # call, which is where a user's script pays for it.
         self.api = runtrack.Api()
 
+    def _start_server(self, workdir: str) -> None:
+        """``runtrack server`` on a free port over a new database; RUNTRACK_URL -> it."""
+        from pathlib import Path
+
+        from runtrack.testing.live import LiveServer
+
+        db = None
+        if self.server_db == "pg":
+            import psycopg
+
+            from runtrack.store.sql.store import SqlStore
+
+            self._pg_name = "rtanchor_" + uuid.uuid4().hex[:10]
+            with psycopg.connect(self.pg_url, autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "{self._pg_name}"')
+            db = self.pg_url.rsplit("/", 1)[0] + "/" + self._pg_name
+            SqlStore(db, auto_upgrade=True).close()  # the schema (the server never migrates PG)
+        self.server_dir = os.path.join(workdir, "server")
+        self.server = LiveServer(
+            Path(self.server_dir), db=db, artifacts=os.path.join(workdir, "server-artifacts")
+        )
+        t0 = time.perf_counter()
+        self.server.start(timeout=120)
+        start_s = time.perf_counter() - t0
+        pids = self.server_pids()
+        self._setup_metrics = {
+            "server: /health answers after": (start_s, "s"),
+            "server: processes": (len(pids), "procs"),
+            "server: CPU seconds spent starting": (_cpu_seconds(pids), "s"),
+        }
+        self.url = self.server.url
+        os.environ["RUNTRACK_URL"] = self.url
+
+    def setup_metrics(self) -> dict:
+        return self._setup_metrics
+
+    def server_pids(self) -> list[int]:
+        if self.server is None or self.server.proc is None or self.server.proc.poll() is not None:
+            return []
+        return _process_tree(self.server.proc.pid)
+
     def attach_info(self) -> dict:
-        return {"dir": self.dir}
+        return {"dir": self.dir, "url": self.url}
 
     def attach(self, info: dict) -> None:
         self._env(info["dir"])
+        if info.get("url"):
+            self.url = info["url"]
+            os.environ["RUNTRACK_URL"] = self.url
         import runtrack
 
         self.runtrack = runtrack
@@ -165,11 +245,25 @@ class RuntrackAdapter(TrackingAdapter):
 
             with STATE.lock:
                 for url, st in list(STATE.stores.items()):
-                    if self.dir and self.dir in url:
+                    if (self.dir and self.dir in url) or (self.url and url == self.url):
                         st.close()
                         del STATE.stores[url]
         except Exception:
             pass
+        if self.server is not None:
+            self.server.kill()  # the LiveServer this adapter started (its own session)
+            self.server = None
+        if self._pg_name:
+            try:
+                import psycopg
+
+                with psycopg.connect(self.pg_url, autocommit=True) as c:
+                    c.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
+            except Exception:
+                pass
+            self._pg_name = None
+        if self.server_mode:
+            os.environ.pop("RUNTRACK_URL", None)
 
     def describe(self) -> dict:
         import runtrack
@@ -178,7 +272,16 @@ class RuntrackAdapter(TrackingAdapter):
         s = settings.load()
         out = {
             "runtrack": runtrack.__version__,
-            "store": "embedded SQLite (RUNTRACK_DIR)",
+            "store": (
+                f"runtrack server (LiveServer, one Uvicorn process) on "
+                f"{'PostgreSQL' if self.server_db == 'pg' else 'SQLite'}, via RestStore "
+                "(RUNTRACK_URL); the client keeps its journals under RUNTRACK_DIR"
+                if self.server_mode
+                else "embedded SQLite (RUNTRACK_DIR)"
+            ),
+            "artifacts": "not measured: the SDK does not upload artifacts to the server yet"
+            if self.server_mode
+            else "local content-addressed store",
             "settings": {
                 "flush_interval": s.flush_interval,
                 "heartbeat_interval": s.heartbeat_interval,
@@ -191,7 +294,11 @@ class RuntrackAdapter(TrackingAdapter):
             "store_sync": self.store_sync,
             "log_metric": "run.log({k: v}, step) -> journal (crash-safe), store in background"
             + ("; then run.flush()" if self.store_sync else ""),
-            "populate_runs": "SqlStore.create_run + SqlStore.write(RunBatch) per run",
+            "populate_runs": (
+                "RestStore.create_run + RestStore.write(RunBatch) per run (over HTTP)"
+                if self.server_mode
+                else "SqlStore.create_run + SqlStore.write(RunBatch) per run"
+            ),
             "crash_recovery": "`runtrack sync` run before the first read of a killed child's run"
             if self.sync_after_crash
             else "none",
@@ -202,6 +309,9 @@ class RuntrackAdapter(TrackingAdapter):
 
     # -- logging -----------------------------------------------------------------------
     def start_run(self, experiment, run_name=None, params=None, tags=None):
+        if self.run is not None:  # left open by a benchmark skipped half-way (artifacts)
+            self.run.finish()
+            self.run = None
         self.run = self.runtrack.init(project=experiment, name=run_name, config=params, tags=tags)
         self._own.add(self.run.id)
         return self.run.id
@@ -341,8 +451,52 @@ class RuntrackAdapter(TrackingAdapter):
 
     # -- resources ---------------------------------------------------------------------
     def storage_bytes(self):
+        if self.server_mode:
+            if self._pg_name:
+                import psycopg
+
+                with psycopg.connect(self.pg_url, autocommit=True) as c:
+                    c.execute("CHECKPOINT")
+                    return int(
+                        c.execute("SELECT pg_database_size(%s)", (self._pg_name,)).fetchone()[0]
+                    )
+            db = os.path.join(self.server_dir, "runtrack.db")
+            return sum(
+                os.path.getsize(p) for p in (db, db + "-wal", db + "-shm") if os.path.exists(p)
+            )
         db = os.path.join(self.dir, "runtrack.db")
         return sum(os.path.getsize(p) for p in (db, db + "-wal", db + "-shm") if os.path.exists(p))
 
     def cold_import_code(self):
         return "import runtrack"
+
+
+def _process_tree(pid: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    data = f.read()
+                kids.setdefault(int(data[data.rfind(")") + 2 :].split()[1]), []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                continue
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(kids.get(p, []))
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                data = f.read()
+            fields = data[data.rfind(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")

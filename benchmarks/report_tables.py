@@ -120,19 +120,19 @@ def cell(r: dict | None) -> str:
     return fmt(r["median"])
 
 
-def side_by_side(mlflow: str | None, wandb: str | None) -> str:
+def side_by_side(mlflow: str | None, wandb: str | None, rt_name: str = "runtrack") -> str:
     out = []
     if mlflow:
         with open(mlflow) as f:
             data = json.load(f)
         rows = rows_by(data)
         out += [
-            "| figure | unit | runtrack | MLflow direct SQLite | MLflow server | "
-            "runtrack vs best MLflow |",
+            f"| figure | unit | {rt_name} | MLflow direct SQLite | MLflow server | "
+            f"{rt_name} vs best MLflow |",
             "|---|---|---|---|---|---|",
         ]
         for label, pat in MLFLOW_ROWS:
-            rt = find(rows, "runtrack", pat)
+            rt = find(rows, rt_name, pat)
             ms = find(rows, "mlflow-sqlite", pat)
             sv = find(rows, "mlflow-server", pat)
             if not (rt or ms or sv):
@@ -182,11 +182,16 @@ def main() -> None:
     ap.add_argument("--targets")
     ap.add_argument("--mlflow")
     ap.add_argument("--wandb")
+    ap.add_argument(
+        "--runtrack-backend",
+        default="runtrack",
+        help="the runtrack column of --mlflow (runtrack-server for --backend-arg server=true)",
+    )
     a = ap.parse_args()
     if a.targets:
         print(targets_table(a.targets))
         print()
-    print(side_by_side(a.mlflow, a.wandb))
+    print(side_by_side(a.mlflow, a.wandb, a.runtrack_backend))
 
 
 if __name__ == "__main__":
