@@ -61,6 +61,7 @@ import tempfile
 import time
 import uuid
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -299,6 +300,32 @@ def _ready_and_wait() -> float:
     return time.time()
 
 
+def _create_for(seconds: float, one: Callable[[int], None]) -> dict:
+    """After GO: call ``one(n)`` (n = 0, 1, ...) for ``seconds``, each call timed."""
+    t_go = _ready_and_wait()
+    pc = time.perf_counter
+    lat = []
+    c0 = time.process_time()
+    t0 = pc()
+    n = 0
+    while pc() - t0 < seconds:
+        s = pc()
+        one(n)
+        lat.append(pc() - s)
+        n += 1
+    wall = pc() - t0
+    lat.sort()
+    return {
+        "runs": n,
+        "wall": wall,
+        "cpu_s": time.process_time() - c0,
+        "p50_ms": lat[len(lat) // 2] * 1e3,
+        "p99_ms": pct(lat, 0.99) * 1e3,
+        "t_go": t_go,
+        "t_end": time.time(),
+    }
+
+
 def child_log(spec: dict) -> dict:
     import runtrack
 
@@ -308,34 +335,14 @@ def child_log(spec: dict) -> dict:
     run = runtrack.init(project="bench-log", name="log-loop", config={"lr": 1e-3})
     time.sleep(spec["settle"])
     t_go = _ready_and_wait()
-    per = [0.0] * n
-    log = run.log
-    pc = time.perf_counter
-    c0 = time.process_time()
-    t0 = pc()
-    for i in range(n):
-        s = pc()
-        log({"loss": loss[i], "acc": acc[i]}, step=i)
-        per[i] = pc() - s
-    loop = pc() - t0
-    cpu = time.process_time() - c0
-    t1 = pc()
-    run.finish()
-    fin = pc() - t1
+    timing = bt.timed_log_loop(run, loss, acc)
     t_end = time.time()
     from runtrack.client._state import STATE
 
     store = next(iter(STATE.stores.values()))
     h = store.get_history(run.id, ["loss", "acc"])
-    per.sort()
     return {
-        "median_us": per[n // 2] * 1e6,
-        "p99_us": pct(per, 0.99) * 1e6,
-        "p999_us": pct(per, 0.999) * 1e6,
-        "max_us": per[-1] * 1e6,
-        "mean_us": loop / n * 1e6,
-        "cpu_per_call_us": cpu / n * 1e6,
-        "finish_s": fin,
+        **timing,
         "stored": [len(h["loss"].value), len(h["acc"].value)],
         "exact": list(h["loss"].value) == loss and list(h["acc"].step) == list(range(n)),
         "store": type(store).__name__,
@@ -414,28 +421,7 @@ def child_create_rest(spec: dict) -> dict:
         st.write(RunBatch(rid, new_stream_id(), recs))
 
     one(-1)  # connection and imports warm
-    t_go = _ready_and_wait()
-    pc = time.perf_counter
-    lat = []
-    c0 = time.process_time()
-    t0 = pc()
-    n = 0
-    while pc() - t0 < spec["seconds"]:
-        s = pc()
-        one(n)
-        lat.append(pc() - s)
-        n += 1
-    wall = pc() - t0
-    lat.sort()
-    return {
-        "runs": n,
-        "wall": wall,
-        "cpu_s": time.process_time() - c0,
-        "p50_ms": lat[len(lat) // 2] * 1e3,
-        "p99_ms": pct(lat, 0.99) * 1e3,
-        "t_go": t_go,
-        "t_end": time.time(),
-    }
+    return _create_for(spec["seconds"], one)
 
 
 def child_create_sdk(spec: dict) -> dict:
@@ -452,28 +438,7 @@ def child_create_sdk(spec: dict) -> dict:
         run.finish()
 
     one(-1)  # imports, connection, the per-process package scan
-    t_go = _ready_and_wait()
-    pc = time.perf_counter
-    lat = []
-    c0 = time.process_time()
-    t0 = pc()
-    n = 0
-    while pc() - t0 < spec["seconds"]:
-        s = pc()
-        one(n)
-        lat.append(pc() - s)
-        n += 1
-    wall = pc() - t0
-    lat.sort()
-    return {
-        "runs": n,
-        "wall": wall,
-        "cpu_s": time.process_time() - c0,
-        "p50_ms": lat[len(lat) // 2] * 1e3,
-        "p99_ms": pct(lat, 0.99) * 1e3,
-        "t_go": t_go,
-        "t_end": time.time(),
-    }
+    return _create_for(spec["seconds"], one)
 
 
 def load_value(step: int, j: int) -> float:
