@@ -62,6 +62,7 @@ __all__ = ["RestArtifactStore"]
 API: Final = "/api/v1"
 OCTET: Final = "application/octet-stream"
 _TRANSIENT: Final = frozenset({429, 502, 503, 504})
+_SESSION_ATTEMPTS: Final = 4  # puts of one blob whose shared session another put completed
 # an object store's 500 (S3 "InternalError") is transient too: S3 asks clients to retry it
 _TRANSIENT_DIRECT: Final = frozenset({500, *_TRANSIENT})
 _BY_STATUS: Final[dict[int, type[RuntrackError]]] = {
@@ -173,19 +174,32 @@ class RestArtifactStore(ArtifactStore):
                     f"the content hashes to {digest} ({size} bytes), not to the expected "
                     f"{expected_digest}; nothing was stored"
                 )
-            session = self._json(
-                "POST",
-                f"{API}/blobs/uploads",
-                params={"project": self.project},
-                json={"digest": digest, "size": size, "presigned": self.direct is not None},
-            )
-            if session.get("exists"):
-                return BlobInfo(digest, size, created=False)
-            if session.get("presigned"):
-                self._put_direct(spool, size, session["presigned"])
-            else:
-                self._put_parts(spool, size, session)
-            return self._complete(session, spool, size)
+            for attempt in range(_SESSION_ATTEMPTS):
+                try:
+                    return self._upload(spool, digest, size)
+                except NotFoundError:
+                    # the session vanished under us: a concurrent put of the same content
+                    # (they share one session) completed it and may still be storing the
+                    # blob; ask again, which finds the blob or opens a new session
+                    if attempt == _SESSION_ATTEMPTS - 1:
+                        raise
+                    time.sleep(self.backoff * (attempt + 1))
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _upload(self, spool: IO[bytes], digest: str, size: int) -> BlobInfo:
+        session = self._json(
+            "POST",
+            f"{API}/blobs/uploads",
+            params={"project": self.project},
+            json={"digest": digest, "size": size, "presigned": self.direct is not None},
+        )
+        if session.get("exists"):
+            return BlobInfo(digest, size, created=False)
+        if session.get("presigned"):
+            self._put_direct(spool, size, session["presigned"])
+        else:
+            self._put_parts(spool, size, session)
+        return self._complete(session, spool, size)
 
     def _put_direct(self, spool: IO[bytes], size: int, target: dict[str, Any]) -> None:
         assert self.direct is not None
