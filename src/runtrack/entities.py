@@ -549,6 +549,16 @@ class RunBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to create together with its first records (``TrackingStore.create_runs``):
+    one request and one transaction instead of a create and a write. ``batch.run_id``
+    must be ``spec.id``."""
+
+    spec: RunSpec
+    batch: RunBatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     applied: int
     skipped: int

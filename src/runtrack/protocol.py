@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from .entities import (
     MetricSeries,
     MetricsMap,
     MetricsRecord,
+    NewRun,
     NotesOp,
     Op,
     OpRecord,
@@ -201,6 +202,43 @@ def batch_from_wire(run_id: str, d: Any, *, max_records: int) -> RunBatch:
                 raise
             raise ValidationError(f"malformed record: {exc}") from None
     return RunBatch(run_id, stream, tuple(records))
+
+
+def new_runs_to_wire(items: Sequence[NewRun]) -> dict[str, Any]:
+    """``{"runs": [{"spec": {...}, "batch": <batch_to_wire> | null}, ...]}``"""
+    return {
+        "runs": [
+            {
+                "spec": i.spec.to_json(),
+                "batch": None if i.batch is None else batch_to_wire(i.batch),
+            }
+            for i in items
+        ]
+    }
+
+
+def new_runs_from_wire(d: Any, *, max_runs: int, max_records: int) -> list[NewRun]:
+    """Decode (and check the shape of) a bulk creation from an untrusted peer."""
+    items = d.get("runs") if isinstance(d, Mapping) else None
+    if not isinstance(items, list) or set(d) != {"runs"}:
+        raise ValidationError('a bulk creation is {"runs": [{"spec": ..., "batch": ...}, ...]}')
+    if len(items) > max_runs:
+        raise ValidationError(f"at most {max_runs} runs per request")
+    out: list[NewRun] = []
+    records = 0
+    for item in items:
+        if not isinstance(item, Mapping) or not set(item) <= {"spec", "batch"}:
+            raise ValidationError('each run is {"spec": {...}, "batch": {...} or null}')
+        spec = spec_run_from_wire(item.get("spec"))
+        raw = item.get("batch")
+        batch = None
+        if raw is not None:
+            batch = batch_from_wire(spec.id, raw, max_records=max_records)
+            records += len(batch.records)
+            if records > max_records:
+                raise ValidationError(f"a bulk creation holds at most {max_records} records")
+        out.append(NewRun(spec, batch))
+    return out
 
 
 def _f64(values: Any) -> bytes:

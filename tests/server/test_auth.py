@@ -550,3 +550,64 @@ def test_the_app_opens_its_own_authenticator_when_auth_is_on(app_factory: AppFac
     with TestClient(app) as http:
         assert http.get("/api/v1/auth/me", headers=head).json()["admin"] is True
     auth.close()
+
+
+def bulk_create(http: TestClient, headers: dict[str, str], *projects: str) -> Any:
+    runs = []
+    for project in projects:
+        rid = uuid.uuid4().hex
+        batch = RunBatch(
+            rid, "main", (MetricsRecord(1, 0, time.time(), ("loss",), array("d", [0.5])),)
+        )
+        spec = {"id": rid, "project": project, "name": "r", "user": "u", "host": "h"}
+        runs.append({"spec": {**spec, "start_time": time.time()}, "batch": batch_to_wire(batch)})
+    return http.post(
+        "/api/v1/runs/bulk",
+        content=msgpack.packb({"runs": runs}, use_bin_type=True),
+        headers={**headers, "Content-Type": "application/msgpack"},
+    )
+
+
+def test_bulk_creation_obeys_the_same_roles(
+    http: TestClient, team: dict[str, Any], auth: SqlAuthenticator
+) -> None:
+    """Every project of a bulk request is checked: one refused project refuses it all."""
+    count = len(http.post("/api/v1/runs/search", json={}, headers=team["root"]).json()["runs"])
+    for who, projects, status in (
+        ("vic", ("vision",), 403),  # a viewer
+        ("eve", ("vision", "secret"), 404),  # an editor, and a project she cannot see
+        ("nobody", ("fresh2", "vision"), 404),
+    ):
+        r = bulk_create(http, team[who], *projects)
+        assert r.status_code == status, r.text
+    after = http.post("/api/v1/runs/search", json={}, headers=team["root"]).json()["runs"]
+    assert len(after) == count
+    assert http.get("/api/v1/projects/fresh2", headers=team["root"]).status_code == 404
+    # an editor creates in her project; a new project makes its creator admin
+    r = bulk_create(http, team["eve"], "vision", "vision", "eve-new")
+    assert r.status_code == 200, r.text
+    assert r.json()["results"] == [[1, 0, 1]] * 3
+    assert auth.role(auth.authenticate(team["eve"]["Authorization"][7:]), "eve-new").name == (
+        "ADMIN"
+    )
+
+
+def test_a_malformed_bulk_creation_is_refused(http: TestClient, team: dict[str, Any]) -> None:
+    root = {**team["root"], "Content-Type": "application/msgpack"}
+    spec = {"id": "abcd1234", "project": "p", "name": "r", "user": "u", "host": "h"}
+    for body in (
+        [],
+        {"runs": "no"},
+        {"runs": [], "extra": 1},
+        {"runs": [{"spec": spec}]},  # no start_time
+        {"runs": [{"spec": {**spec, "start_time": 1.0}, "batch": {"stream": 1}}]},
+        {"runs": [{"spec": {**spec, "start_time": 1.0}, "other": 1}]},
+        {"runs": [{"spec": {**spec, "start_time": 1.0}}] * 1001},
+    ):
+        r = http.post("/api/v1/runs/bulk", content=msgpack.packb(body), headers=root)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error"]["code"] == "invalid"
+    r = http.post(
+        "/api/v1/runs/bulk", content=b"{}", headers={**root, "Content-Type": "text/plain"}
+    )
+    assert r.status_code == 415

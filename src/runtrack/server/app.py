@@ -76,6 +76,7 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.open_access = isinstance(authenticator, OpenAccess)
     app.state.run_projects = {}
+    app.state.known_projects = set()
     errors.install(app)
     for module in (health, projects, runs, users, artifact_routes):
         app.include_router(module.router)

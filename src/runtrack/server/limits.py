@@ -12,6 +12,7 @@ class Limits:
     json_body_bytes: int = 1 << 20  # a JSON request (run spec, search, token...)
     batch_body_bytes: int = 64 << 20  # one msgpack batch of records
     batch_records: int = 200_000  # records in one batch
+    bulk_runs: int = 1_000  # runs created by one bulk request
     part_bytes: int = 64 << 20  # one part of a blob upload
     filter_chars: int = 10_000  # a run filter (the query language's own limit)
     page_limit: int = 100_000  # runs returned by one search
@@ -28,7 +29,8 @@ class Limits:
 DESCRIPTIONS = {
     "json_body_bytes": "bytes in one JSON request body",
     "batch_body_bytes": "bytes in one batch of records (msgpack)",
-    "batch_records": "records in one batch",
+    "batch_records": "records in one batch (in all the runs of a bulk creation)",
+    "bulk_runs": "runs created by one bulk request (POST /api/v1/runs/bulk)",
     "part_bytes": "bytes in one part of a blob upload",
     "filter_chars": "characters in a run filter",
     "page_limit": "runs returned by one search",

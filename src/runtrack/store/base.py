@@ -35,12 +35,15 @@ from ..entities import (
     ArtifactSpec,
     ArtifactVersion,
     MetricSeries,
+    NewRun,
     Project,
     RunBatch,
     RunRecord,
     RunSpec,
     WriteResult,
 )
+
+MAX_NEW_RUNS = 1000  # runs in one create_runs call
 
 
 class TrackingStore(abc.ABC):
@@ -72,6 +75,32 @@ class TrackingStore(abc.ABC):
         of the batch is then applied); ``ConfigError`` if a config op would change a
         recorded value.
         """
+
+    def create_runs(self, runs: Sequence[NewRun]) -> list[WriteResult]:
+        """Create runs with their first records: for each item, create the run unless a
+        run with its id exists in the same project (a retried call: it is this run), then
+        apply its batch as ``write`` does, so every record is stored once. One result per
+        item. SQL stores do the whole call in one transaction (nothing is written if any
+        item is refused) and the REST store in one request.
+
+        Raises ``RunExistsError`` if an id belongs to a run of another project, and what
+        ``create_run`` and ``write`` raise.
+        """
+        from ..errors import RunExistsError
+        from .sql._create import check_new_runs
+
+        check_new_runs(runs)
+        out: list[WriteResult] = []
+        for item in runs:
+            try:
+                self.create_run(item.spec)
+            except RunExistsError:
+                if self.run_project(item.spec.id) != item.spec.project:
+                    raise RunExistsError(
+                        f"run {item.spec.id!r} already exists in another project"
+                    ) from None
+            out.append(self.write(item.batch) if item.batch else WriteResult(0, 0, 0))
+        return out
 
     @abc.abstractmethod
     def stream_position(self, run_id: str, stream: str) -> int:

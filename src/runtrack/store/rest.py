@@ -27,6 +27,7 @@ from ..entities import (
     ArtifactSpec,
     ArtifactVersion,
     MetricSeries,
+    NewRun,
     Project,
     RunBatch,
     RunRecord,
@@ -48,6 +49,7 @@ from ..errors import (
 )
 from ..protocol import (
     batch_to_wire,
+    new_runs_to_wire,
     project_from_wire,
     run_from_wire,
     series_from_wire,
@@ -55,7 +57,7 @@ from ..protocol import (
     version_from_wire,
 )
 from ..validation import check_existing_run_id, check_project
-from .base import TrackingStore
+from .base import MAX_NEW_RUNS, TrackingStore
 
 MSGPACK = "application/msgpack"
 _TRANSIENT_STATUS = {502, 503, 504}
@@ -178,6 +180,27 @@ class RestStore(TrackingStore):
             raise ValidationError(f"a record of the batch cannot be sent: {exc}") from None
         d = self._call("POST", f"/runs/{batch.run_id}/batches", body=body)
         return WriteResult(applied=d["applied"], skipped=d["skipped"], position=d["position"])
+
+    def create_runs(self, runs: Sequence[NewRun]) -> list[WriteResult]:
+        """One request (``POST /runs/bulk``), one transaction on the server; retried on
+        transient failures like a batch, since the server stores a retried call once."""
+        if not isinstance(runs, Sequence) or not all(isinstance(r, NewRun) for r in runs):
+            raise ValidationError("create_runs takes a list of NewRun")
+        if len(runs) > MAX_NEW_RUNS:
+            raise ValidationError(f"at most {MAX_NEW_RUNS} runs per call")
+        if not runs:
+            return []
+        for r in runs:
+            if r.batch is not None and r.batch.run_id != r.spec.id:
+                raise ValidationError(
+                    f"the batch of run {r.spec.id!r} names run {r.batch.run_id!r}; they must agree"
+                )
+        try:
+            body = new_runs_to_wire(runs)
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise ValidationError(f"a run or record cannot be sent: {exc}") from None
+        d = self._call("POST", "/runs/bulk", body=body)
+        return [WriteResult(applied=a, skipped=s, position=p) for a, s, p in d["results"]]
 
     def stream_position(self, run_id: str, stream: str) -> int:
         check_existing_run_id(run_id)

@@ -29,6 +29,7 @@ from ..entities import (
     DatasetInput,
     InputOp,
     MetricsRecord,
+    NewRun,
     NotesOp,
     OpRecord,
     ProvenanceOp,
@@ -419,6 +420,133 @@ class TrackingStoreContract:
         assert store.run_project(ids[5]) == "q"
         with pytest.raises(RunNotFoundError):
             store.run_project("nosuchrun00")
+
+    # -- creating runs with their records ----------------------------------------------------
+    def _rich_records(self, seq0: int = 0, n_points: int = 9000) -> list[Record]:
+        ds = DatasetInput("data/train.csv", "cd" * 32, 123, 1, "file", "train")
+        recs: list[Record] = [
+            op(1, ConfigOp({"epochs": 10, "model": {"width": 64}})),
+            op(2, TagsOp({"b": "2", "a": "one"})),
+            op(3, NotesOp("some notes")),
+            op(4, ProvenanceOp({"git": {"commit": "abc"}, "seeds": {"python": 1}})),
+            op(5, InputOp(ds)),
+            op(6, InputOp(ds)),
+            op(7, ConsoleOp("hello\n")),
+        ]
+        rng = random.Random(3)
+        for i in range(n_points):
+            vals = {"loss": rng.random(), "acc": float("nan") if i == 0 else rng.random()}
+            if i % 2:
+                vals["lr"] = 0.1
+            recs.append(metrics(len(recs) + 1, i, **vals))
+        recs.append(op(len(recs) + 1, SummaryOp({"loss": 0.5, "best": 3})))
+        recs.append(op(len(recs) + 1, StatusOp("finished", 1_800_000_000.0)))
+        return recs
+
+    def test_create_runs_equals_create_then_write(self, store: TrackingStore) -> None:
+        """A run created with its records in one call is the run create_run + write make."""
+        cfg = {"lr": 0.1, "model": {"depth": 3}}
+        a = make_spec(config=cfg, tags={"a": "1"}, notes="n", group="g")
+        b = make_spec(config=cfg, tags={"a": "1"}, notes="n", group="g")
+        recs = self._rich_records()
+        store.create_run(a)
+        ra = self.write(store, a.id, *recs)
+        (rb,) = store.create_runs([NewRun(b, RunBatch(b.id, "s1", tuple(recs)))])
+        assert (rb.applied, rb.skipped, rb.position) == (ra.applied, ra.skipped, ra.position)
+        for x, y in ((a, b), (b, a)):  # more points after either path merge the same way
+            more: list[Record] = [
+                metrics(len(recs) + i + 1, 9000 + i, loss=float(i)) for i in range(300)
+            ]
+            self.write(store, x.id, *more)
+            self.write(store, y.id, *more)
+            recs = recs + more
+        ga, gb = store.get_run(a.id), store.get_run(b.id)
+        for f in ("project", "status", "user", "host", "start_time", "end_time", "group"):
+            assert getattr(ga, f) == getattr(gb, f) or f == "start_time"
+        assert (ga.config, dict(ga.tags), ga.notes) == (gb.config, dict(gb.tags), gb.notes)
+        assert ga.provenance == gb.provenance and ga.inputs == gb.inputs
+        assert dict(ga.summary) == dict(gb.summary)
+        assert {k: repr(v) for k, v in ga.metrics.items()} == {
+            k: repr(v) for k, v in gb.metrics.items()
+        }
+        ha, hb = store.get_history(a.id), store.get_history(b.id)
+        assert set(ha) == set(hb) == {"loss", "acc", "lr"}
+        for k in ha:
+            assert list(ha[k].step) == list(hb[k].step)
+            assert repr(list(ha[k].value)) == repr(list(hb[k].value))
+        assert store.get_console(a.id) == store.get_console(b.id) == "hello\n"
+        assert store.stream_position(b.id, "s1") == len(recs)
+        found = store.search_runs(
+            "proj", filter="metrics.lr = 0.1 and config.model.width = 64 and tags.b = '2'"
+        )
+        assert {r.id for r in found} == {a.id, b.id}
+
+    def test_create_runs_many_and_retried(self, store: TrackingStore) -> None:
+        items = []
+        for i in range(120):
+            spec = make_spec(project=f"bulk{i % 3}", config={"i": i}, tags={"k": str(i % 2)})
+            recs = (metrics(1, 0, auc=i / 100), op(2, StatusOp("finished", 1_800_000_000.0)))
+            items.append(NewRun(spec, RunBatch(spec.id, "s1", recs)))
+        items.append(NewRun(make_spec(project="bulk0")))  # no records at all
+        out = store.create_runs(items)
+        assert [(r.applied, r.skipped) for r in out] == [(2, 0)] * 120 + [(0, 0)]
+        assert store.count_runs("bulk1", "metrics.auc >= 0.5 and run.status = 'finished'") == 23
+        assert store.get_run(items[-1].spec.id).status == "running"
+        # the answer was lost and the client sends the call again: stored once
+        again = store.create_runs(items)
+        assert [(r.applied, r.skipped, r.position) for r in again][:120] == [(0, 2, 2)] * 120
+        assert store.count_runs(["bulk0", "bulk1", "bulk2"]) == 121
+        assert store.get_run(items[7].spec.id).metrics["auc"].count == 1
+        assert store.create_runs([]) == []
+
+    def test_create_runs_continues_a_run_partly_stored(self, store: TrackingStore) -> None:
+        spec = make_spec()
+        recs = [metrics(i + 1, i, v=float(i)) for i in range(100)]
+        store.create_run(spec)
+        self.write(store, spec.id, *recs[:60])
+        (res,) = store.create_runs([NewRun(spec, RunBatch(spec.id, "s1", tuple(recs)))])
+        assert (res.applied, res.skipped, res.position) == (40, 60, 100)
+        assert list(store.get_history(spec.id)["v"].value) == [float(i) for i in range(100)]
+
+    def test_create_runs_parents(self, store: TrackingStore) -> None:
+        parent = make_spec()
+        child = make_spec(parent_id=parent.id)
+        store.create_runs([NewRun(child), NewRun(parent)])  # order within the call is free
+        assert store.get_run(child.id).parent_id == parent.id
+        orphan = make_spec(parent_id="nosuchparent000")
+        with pytest.raises(RunNotFoundError):
+            store.create_runs([NewRun(orphan)])
+        with pytest.raises(RunNotFoundError):
+            store.get_run(orphan.id)
+
+    @pytest.mark.parametrize(
+        "case",
+        ["bad_spec", "bad_record", "config_change", "other_project", "twice", "wrong_run"],
+    )
+    def test_create_runs_is_all_or_nothing(self, store: TrackingStore, case: str) -> None:
+        taken = make_spec(project="elsewhere")
+        store.create_run(taken)
+        good = make_spec(config={"lr": 0.1})
+        items = [NewRun(good, RunBatch(good.id, "s1", (metrics(1, 0, v=1.0),)))]
+        bad = make_spec(config={"m": 1})
+        if case == "bad_spec":
+            items.append(NewRun(make_spec(name="x" * 10_000)))
+        elif case == "bad_record":
+            items.append(NewRun(bad, RunBatch(bad.id, "s1", (metrics(1, -5, v=1.0),))))
+        elif case == "config_change":
+            items.append(NewRun(bad, RunBatch(bad.id, "s1", (op(1, ConfigOp({"m": 2})),))))
+        elif case == "other_project":
+            items.append(NewRun(make_spec(id=taken.id)))
+        elif case == "twice":
+            items.append(NewRun(good))
+        else:
+            items.append(NewRun(bad, RunBatch(good.id, "s1", (metrics(1, 0, v=1.0),))))
+        with pytest.raises((ValidationError, ConfigError, RunExistsError)):
+            store.create_runs(items)
+        for spec in (good, bad):
+            with pytest.raises(RunNotFoundError):
+                store.get_run(spec.id)
+        assert store.get_run(taken.id).project == "elsewhere"
 
     # -- concurrency -----------------------------------------------------------------------
     def test_concurrent_writers(self, store: TrackingStore) -> None:

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
-from ...entities import ArtifactOp, OpRecord
+from ...entities import ArtifactOp, ArtifactSpec, OpRecord
 from ...errors import ProjectNotFoundError, ValidationError
 from ...protocol import (
     batch_from_wire,
+    new_runs_from_wire,
     run_to_wire,
     series_to_wire,
     spec_run_from_wire,
@@ -65,23 +66,85 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
     return {"requestBody": {"required": True, "content": {media: {"schema": schema}}}}
 
 
+async def _may_create_in(request: Request, principal: Principal, project: str) -> bool:
+    """Refuse unless the principal may create runs in ``project``: as its editor, or as
+    its creator if it does not exist yet (then True: grant the role once it exists)."""
+    check_project(project)
+    known: set[str] = request.app.state.known_projects
+    if project not in known:
+        try:
+            await run_in_threadpool(store(request).get_project, project)
+        except ProjectNotFoundError:
+            return True
+        known.add(project)  # projects are never deleted: no need to ask again
+    authorize(request, principal, project, Role.EDITOR)
+    return False
+
+
+def _created(request: Request, principal: Principal, projects: set[str]) -> None:
+    auth: Authenticator = request.app.state.authenticator
+    for name in sorted(projects):
+        auth.project_created(principal, name)
+        request.app.state.known_projects.add(name)
+
+
 @router.post("/runs", status_code=201, openapi_extra=_body(_RUN_SPEC))
 async def create_run(request: Request, principal: Principal = policy(Access.USER)) -> Response:
     """Create a run (and its project, of which the creator becomes admin)."""
     spec = spec_run_from_wire(await read_body(request, config(request).limits.json_body_bytes))
-    check_project(spec.project)
-    st = store(request)
-    auth: Authenticator = request.app.state.authenticator
-    try:
-        await run_in_threadpool(st.get_project, spec.project)
-        authorize(request, principal, spec.project, Role.EDITOR)
-        new_project = False
-    except ProjectNotFoundError:
-        new_project = True
-    record = await run_in_threadpool(st.create_run, spec)
+    new_project = await _may_create_in(request, principal, spec.project)
+    record = await run_in_threadpool(store(request).create_run, spec)
     if new_project:
-        auth.project_created(principal, spec.project)
+        _created(request, principal, {spec.project})
     return reply(request, run_to_wire(record), 201)
+
+
+_BULK = {
+    "type": "object",
+    "required": ["runs"],
+    "properties": {
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["spec"],
+                "properties": {"spec": _RUN_SPEC, "batch": {"type": ["object", "null"]}},
+            },
+        }
+    },
+}
+
+
+@router.post("/runs/bulk", openapi_extra=_body(_BULK, "application/msgpack"))
+async def create_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
+    """Create many runs, each with its first records, in one transaction (msgpack:
+    ``{"runs": [{"spec": ..., "batch": ...}]}``, batches as in ``/runs/{id}/batches``).
+    A run that exists in the same project is continued (a retried request is stored
+    once); nothing is written if any run is refused. Answers ``{"results": [[applied,
+    skipped, position], ...]}``."""
+    limits = config(request).limits
+    body = await read_body(request, limits.batch_body_bytes)
+    items = new_runs_from_wire(body, max_runs=limits.bulk_runs, max_records=limits.batch_records)
+    by_project: dict[str, list[ArtifactSpec]] = {}
+    for item in items:
+        specs = by_project.setdefault(item.spec.project, [])
+        if item.batch is not None:
+            specs += [
+                r.op.spec
+                for r in item.batch.records
+                if isinstance(r, OpRecord) and isinstance(r.op, ArtifactOp)
+            ]
+    new_projects = set()
+    for name, specs in by_project.items():
+        if await _may_create_in(request, principal, name):
+            new_projects.add(name)
+        if specs:
+            refusal = await refuse_missing_blobs(request, name, specs)
+            if refusal is not None:
+                return refusal
+    results = await run_in_threadpool(store(request).create_runs, items)
+    _created(request, principal, new_projects)
+    return reply(request, {"results": [[r.applied, r.skipped, r.position] for r in results]})
 
 
 @router.get("/runs/{run_id}")

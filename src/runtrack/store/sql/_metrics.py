@@ -155,7 +155,7 @@ def load_summaries(conn: Connection, run_id: str, keys: Iterable[str]) -> dict[s
     return out
 
 
-class _Memo:
+class Memo:
     """Encodings of step/time columns by content, for one write."""
 
     def __init__(self) -> None:
@@ -184,29 +184,40 @@ class _Memo:
         return hit
 
 
-def append(
-    conn: Connection,
-    run_id: str,
-    columns: Mapping[str, Columns],
-    summaries: dict[str, SummaryRow],
-) -> None:
-    """Append every key's new points; updates ``summaries`` in place (not written)."""
-    memo = _Memo()
-    plans: dict[str, tuple[int, Columns]] = {}  # key -> (index of first merged tail run, cols)
+Plan = dict[str, tuple[int, Columns]]  # key -> (index of the first merged tail run, cols)
+
+
+def plan_append(
+    columns: Mapping[str, Columns], summaries: Mapping[str, SummaryRow]
+) -> tuple[Plan, list[tuple[str, int]]]:
+    """Which trailing chunks each key's new points merge with: the plan, and the
+    (key, seq) of the chunks to read and replace (none for a run's first points)."""
+    plans: Plan = {}
     wanted: list[tuple[str, int]] = []
     for key, cols in columns.items():
         row = summaries[key]
-        sizes = [n for _, n in row.tail]
-        stack = [*sizes, len(cols[2])]
+        stack = [*(n for _, n in row.tail), len(cols[2])]
         while len(stack) >= 2 and stack[-2] <= stack[-1]:
             stack[-2:] = [stack[-2] + stack[-1]]
         first = len(stack) - 1  # tail runs [first:] are merged with the new points
         plans[key] = (first, cols)
         wanted.extend((key, seq) for seq, _ in row.tail[first:])
+    return plans, wanted
 
-    old = _load_chunks(conn, run_id, wanted)
+
+def chunk_rows(
+    run_id: str,
+    plans: Plan,
+    summaries: dict[str, SummaryRow],
+    old: Mapping[tuple[str, int], Columns],
+    memo: Memo | None = None,
+) -> list[dict[str, Any]]:
+    """The chunk rows to insert for a plan; updates ``summaries`` in place. ``memo`` may
+    be shared by the runs of one write (their step columns are often alike)."""
+    memo = memo or Memo()
     inserts: list[dict[str, Any]] = []
-    for key, (first, (steps, times, vals)) in plans.items():
+    for key, (first, cols) in plans.items():
+        steps, times, vals = cols
         row = summaries[key]
         merged = row.tail[first:]
         if merged:
@@ -238,20 +249,34 @@ def append(
             )
             if end - start < _codec.CHUNK_POINTS:
                 new_tail.append((seq, end - start))
-        _update_summary(row, columns[key])
+        _update_summary(row, cols)
         row.tail = new_tail
+    return inserts
 
+
+INSERT_CHUNKS = insert(metric_chunks)  # built once: its cache key is memoised
+INSERT_SUMMARIES = insert(metric_summaries)
+_DELETE_CHUNKS = delete(metric_chunks).where(
+    metric_chunks.c.run_id == bindparam("r"),
+    metric_chunks.c.key == bindparam("k"),
+    metric_chunks.c.seq == bindparam("s"),
+)
+
+
+def append(
+    conn: Connection,
+    run_id: str,
+    columns: Mapping[str, Columns],
+    summaries: dict[str, SummaryRow],
+) -> None:
+    """Append every key's new points; updates ``summaries`` in place (not written)."""
+    plans, wanted = plan_append(columns, summaries)
+    old = _load_chunks(conn, run_id, wanted)
+    inserts = chunk_rows(run_id, plans, summaries, old)
     if wanted:
-        conn.execute(
-            delete(metric_chunks).where(
-                metric_chunks.c.run_id == run_id,
-                metric_chunks.c.key == bindparam("k"),
-                metric_chunks.c.seq == bindparam("s"),
-            ),
-            [{"k": k, "s": s} for k, s in wanted],
-        )
+        conn.execute(_DELETE_CHUNKS, [{"r": run_id, "k": k, "s": s} for k, s in wanted])
     if inserts:
-        conn.execute(insert(metric_chunks), inserts)
+        conn.execute(INSERT_CHUNKS, inserts)
 
 
 def _update_summary(row: SummaryRow, cols: Columns) -> None:
@@ -286,14 +311,13 @@ def _load_chunks(
     return out
 
 
-def save_summaries(
-    conn: Connection,
+def summary_rows(
     run_id: str,
     project_id: int,
     rows: Iterable[SummaryRow],
     user_summary: Mapping[str, Any],
-) -> None:
-    """Write the working copies back (insert new keys, update existing ones)."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The working copies as rows: (new keys to insert, existing keys to update)."""
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     for row in rows:
@@ -317,30 +341,41 @@ def save_summaries(
         else:
             new.append({"run_id": run_id, "key": row.key, "project_id": project_id, **values})
             row.exists = True
-    if new:
-        conn.execute(insert(metric_summaries), new)
-    if changed:
-        t = metric_summaries.c
-        conn.execute(
-            update(metric_summaries)
-            .where(and_(t.run_id == run_id, t.key == bindparam("b_key")))
-            .values(
-                {
-                    name: bindparam(name)
-                    for name in (
-                        "value",
-                        "last",
-                        "min",
-                        "max",
-                        "count",
-                        "last_step",
-                        "tail",
-                        "next_seq",
-                    )
-                }
-            ),
-            changed,
+    return new, changed
+
+
+_UPDATE_SUMMARIES = (
+    update(metric_summaries)
+    .where(
+        and_(
+            metric_summaries.c.run_id == bindparam("b_run"),
+            metric_summaries.c.key == bindparam("b_key"),
         )
+    )
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("value", "last", "min", "max", "count", "last_step", "tail", "next_seq")
+        }
+    )
+)
+
+
+def save_summaries(
+    conn: Connection,
+    run_id: str,
+    project_id: int,
+    rows: Iterable[SummaryRow],
+    user_summary: Mapping[str, Any],
+) -> None:
+    """Write the working copies back (insert new keys, update existing ones)."""
+    new, changed = summary_rows(run_id, project_id, rows, user_summary)
+    if new:
+        conn.execute(INSERT_SUMMARIES, new)
+    if changed:
+        for c in changed:
+            c["b_run"] = run_id
+        conn.execute(_UPDATE_SUMMARIES, changed)
 
 
 def read_history(

@@ -67,7 +67,7 @@ MAX_BATCH_RECORDS = 1_000_000
 
 
 @dataclass
-class _RunState:
+class RunState:
     """The run's JSON documents, changed op by op, written back once."""
 
     project_id: int
@@ -208,7 +208,7 @@ def apply_batch(
         return WriteResult(applied=0, skipped=skipped, position=position)
     validate_records(todo)
 
-    state = _RunState(
+    state = RunState(
         project_id=row.project_id,
         config=loads(row.config),
         tags=loads(row.tags),
@@ -225,7 +225,7 @@ def apply_batch(
         if isinstance(rec, MetricsRecord):
             metric_records.append(rec)
         else:
-            _apply_op(state, rec.op)
+            apply_op(state, rec.op)
 
     run_id = batch.run_id
     metrics_doc: dict[str, tuple[Any, ...]] = unpack_metrics(row.metrics)
@@ -257,7 +257,7 @@ def apply_batch(
     return WriteResult(applied=len(todo), skipped=skipped, position=last)
 
 
-def _apply_op(state: _RunState, op: object) -> None:
+def apply_op(state: RunState, op: object) -> None:
     if isinstance(op, ConfigOp):
         state.config = configdoc.merge(state.config, op.values)
         state.changed.add("config")
@@ -299,7 +299,7 @@ def _apply_op(state: _RunState, op: object) -> None:
 def _write_state(
     conn: Connection,
     run_id: str,
-    state: _RunState,
+    state: RunState,
     metrics_doc: Mapping[str, Any],
     now: float,
     console_max_bytes: int,
@@ -366,22 +366,32 @@ def _write_state(
         _append_console(conn, run_id, "".join(state.console), console_max_bytes)
 
 
+def console_row(
+    run_id: str, text: str, cap: int, size: int = 0, dropped: int = 0
+) -> dict[str, Any]:
+    """The console row after appending ``text`` to ``size`` bytes kept so far: what does
+    not fit under ``cap`` is counted as dropped."""
+    data = text.encode("utf-8", "replace")
+    keep = data[: max(cap - size, 0)].decode("utf-8", "ignore")
+    kept = len(keep.encode("utf-8"))
+    return {
+        "run_id": run_id,
+        "text": keep,
+        "size": size + kept,
+        "dropped": dropped + len(data) - kept,
+    }
+
+
 def _append_console(conn: Connection, run_id: str, text: str, cap: int) -> None:
     c = run_console.c
     row = conn.execute(select(c.size, c.dropped).where(c.run_id == run_id)).first()
-    size, dropped = (row.size, row.dropped) if row else (0, 0)
-    data = text.encode("utf-8", "replace")
-    room = max(cap - size, 0)
-    keep = data[:room].decode("utf-8", "ignore")
-    kept = len(keep.encode("utf-8"))
-    dropped += len(data) - kept
     if row is None:
-        conn.execute(
-            insert(run_console).values(run_id=run_id, text=keep, size=kept, dropped=dropped)
-        )
-    elif kept or dropped != row.dropped:
+        conn.execute(insert(run_console).values(**console_row(run_id, text, cap)))
+        return
+    new = console_row(run_id, text, cap, row.size, row.dropped)
+    if new["size"] != row.size or new["dropped"] != row.dropped:
         conn.execute(
             update(run_console)
             .where(c.run_id == run_id)
-            .values(text=c.text + keep, size=size + kept, dropped=dropped)
+            .values(text=c.text + new["text"], size=new["size"], dropped=new["dropped"])
         )

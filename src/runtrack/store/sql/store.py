@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import Connection
 
 from ..._bulk import bulk_objects
@@ -22,6 +23,7 @@ from ...entities import (
     FrozenMap,
     MetricSeries,
     MetricsMap,
+    NewRun,
     Project,
     RunBatch,
     RunRecord,
@@ -31,24 +33,18 @@ from ...entities import (
 )
 from ...errors import (
     ProjectNotFoundError,
-    RunExistsError,
     RunNotFoundError,
+    StoreError,
     ValidationError,
 )
 from ...validation import (
     check_existing_run_id,
-    check_group,
-    check_json,
-    check_notes,
     check_project,
-    check_run_id,
-    check_run_name,
     check_stream,
-    check_tags,
-    check_timestamp,
 )
 from .. import base
 from . import _artifacts, _metrics, _query
+from ._create import check_new_runs, check_spec, create_runs
 from ._engine import (
     DatabaseClock,
     insert_if_absent,
@@ -58,11 +54,8 @@ from ._engine import (
     with_retries,
 )
 from ._migrate import ensure_schema
-from ._params import param_rows
 from ._records import (
-    EMPTY_METRICS,
     RUN_COLUMNS,
-    dumps,
     loads,
     outputs_of,
     project_names,
@@ -73,10 +66,8 @@ from .schema import (
     projects,
     run_console,
     run_outputs,
-    run_params,
     run_provenance,
     run_streams,
-    run_tags,
     runs,
 )
 
@@ -181,81 +172,80 @@ class SqlStore(base.TrackingStore):
 
     # -- runs: writes ------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> RunRecord:
-        check_run_id(spec.id)
-        check_project(spec.project)
-        check_run_name(spec.name)
-        tags = check_tags(spec.tags)
-        check_notes(spec.notes)
-        check_group(spec.group)
-        check_timestamp(spec.start_time, "start_time")
-        if spec.parent_id is not None:
-            check_existing_run_id(spec.parent_id)
-        config = dict(spec.config)
-        check_json(config, "config")
-        rows_params = param_rows(spec.id, config)  # validates the config's shape
+        config, tags = check_spec(spec)
 
-        def go(conn: Connection) -> RunRecord:
-            if conn.execute(select(runs.c.id).where(runs.c.id == spec.id)).first():
-                raise RunExistsError(f"run {spec.id!r} already exists")
-            if (
-                spec.parent_id is not None
-                and conn.execute(select(runs.c.id).where(runs.c.id == spec.parent_id)).first()
-                is None
-            ):
-                raise RunNotFoundError(f"parent run {spec.parent_id!r} does not exist")
-            pid = self._project_id(conn, spec.project, create=True)
+        def go(conn: Connection) -> float:
             now = self._clock()
-            conn.execute(
-                insert(runs).values(
-                    id=spec.id,
-                    project_id=pid,
-                    name=spec.name,
-                    status="running",
-                    user=spec.user,
-                    host=spec.host,
-                    start_time=spec.start_time,
-                    end_time=None,
-                    heartbeat=now,
-                    parent_id=spec.parent_id,
-                    grp=spec.group,
-                    notes=spec.notes,
-                    error=None,
-                    config=dumps(config),
-                    tags=dumps(tags),
-                    metrics=EMPTY_METRICS,
-                    summary="{}",
-                    inputs="[]",
-                )
-            )
-            if rows_params:
-                conn.execute(insert(run_params), rows_params)
-            if tags:
-                conn.execute(
-                    insert(run_tags),
-                    [{"run_id": spec.id, "key": k, "value": v} for k, v in tags.items()],
-                )
-            return RunRecord(  # what was just written; no need to read it back
-                id=spec.id,
-                project=spec.project,
-                name=spec.name,
-                status="running",
-                user=spec.user,
-                host=spec.host,
-                start_time=utc_from_timestamp(spec.start_time),  # type: ignore[arg-type]
-                end_time=None,
-                heartbeat_time=utc_from_timestamp(now),
-                parent_id=spec.parent_id,
-                group=spec.group,
-                notes=spec.notes,
-                error=None,
-                tags=FrozenMap(tags),
-                config=FrozenMap(config),
-                metrics=MetricsMap({}),
-                summary=FrozenMap(),
-                provenance=FrozenMap(),
+            self._create_tx(conn, [NewRun(spec)], strict=True, now=now)
+            return now
+
+        now = self._write("creating a run", go)
+        return RunRecord(  # what was just written; no need to read it back
+            id=spec.id,
+            project=spec.project,
+            name=spec.name,
+            status="running",
+            user=spec.user,
+            host=spec.host,
+            start_time=utc_from_timestamp(spec.start_time),  # type: ignore[arg-type]
+            end_time=None,
+            heartbeat_time=utc_from_timestamp(now),
+            parent_id=spec.parent_id,
+            group=spec.group,
+            notes=spec.notes,
+            error=None,
+            tags=FrozenMap(tags),
+            config=FrozenMap(config),
+            metrics=MetricsMap({}),
+            summary=FrozenMap(),
+            provenance=FrozenMap(),
+        )
+
+    def create_runs(self, runs: Sequence[NewRun]) -> list[WriteResult]:
+        check_new_runs(runs)
+        if not runs:
+            return []
+
+        def go(conn: Connection) -> list[WriteResult]:
+            return self._create_tx(conn, runs, strict=False, now=self._clock())
+
+        try:
+            return self._write("creating runs", go)
+        except StoreError as e:
+            if not isinstance(e.__cause__, sqlalchemy_exc.IntegrityError):
+                raise
+        # another writer created one of these runs meanwhile: now it exists, and its
+        # records take the idempotent path
+        return self._write("creating runs", go)
+
+    def _create_tx(
+        self, conn: Connection, items: Sequence[NewRun], *, strict: bool, now: float
+    ) -> list[WriteResult]:
+        def project_id(c: Connection, name: str) -> int:
+            pid = self._project_id(c, name, create=True)
+            assert pid is not None
+            return pid
+
+        def apply(c: Connection, item: NewRun) -> WriteResult:
+            assert item.batch is not None
+            return apply_batch(
+                c,
+                item.batch,
+                now=now,
+                console_max_bytes=self.console_max_bytes,
+                log_artifact=self._log_artifact_tx,
             )
 
-        return self._write("creating a run", go)
+        return create_runs(
+            conn,
+            items,
+            now=now,
+            console_max_bytes=self.console_max_bytes,
+            project_id=project_id,
+            apply=apply,
+            log_artifact=self._log_artifact_tx,
+            strict=strict,
+        )
 
     def write(self, batch: RunBatch) -> WriteResult:
         def go(conn: Connection) -> WriteResult:
