@@ -24,10 +24,13 @@ dropped; the team set-up), and SQLite under the server's directory where ``--dbs
              counted back through the server.
   create     --create-clients concurrent processes creating runs (20 config keys, 10
              metrics, 5 tags) for --create-seconds: (a) ``RestStore.create_run`` + one
-             ``RestStore.write`` of the metrics and the finished status; (b) the SDK,
-             ``runtrack.init(config=..., tags=...)``, ``run.log(metrics)``, ``finish()``,
-             with default settings and with the background capture turned off. Runs/s
-             overall and per client (target >= 500 runs/s).
+             ``RestStore.write`` of the metrics and the finished status; (b)
+             ``RestStore.create_runs``: each run with those records in one request, one
+             run per request and 50 per request (how ``runtrack sync`` ships offline
+             runs); (c) the SDK, ``runtrack.init(config=..., tags=...)``,
+             ``run.log(metrics)``, ``finish()``, with default settings and with the
+             background capture turned off. Runs/s overall and per client (target >= 500
+             runs/s). --create-variants 0,1,... picks some of these five.
   search     100,000 runs on PostgreSQL (bench_targets.py's population: its fast path is
              verified against SqlStore first), served by ``runtrack server``:
              ``RestStore.search_runs("sweep", filter="config.optimizer = 'adam' and
@@ -300,8 +303,9 @@ def _ready_and_wait() -> float:
     return time.time()
 
 
-def _create_for(seconds: float, one: Callable[[int], None]) -> dict:
-    """After GO: call ``one(n)`` (n = 0, 1, ...) for ``seconds``, each call timed."""
+def _create_for(seconds: float, one: Callable[[int], int | None]) -> dict:
+    """After GO: call ``one(n)`` (n = runs made so far) for ``seconds``, each call timed;
+    a call makes one run, or as many as it returns."""
     t_go = _ready_and_wait()
     pc = time.perf_counter
     lat = []
@@ -310,9 +314,9 @@ def _create_for(seconds: float, one: Callable[[int], None]) -> dict:
     n = 0
     while pc() - t0 < seconds:
         s = pc()
-        one(n)
+        made = one(n)
         lat.append(pc() - s)
-        n += 1
+        n += 1 if made is None else made
     wall = pc() - t0
     lat.sort()
     return {
@@ -424,6 +428,43 @@ def child_create_rest(spec: dict) -> dict:
     return _create_for(spec["seconds"], one)
 
 
+def child_create_bulk(spec: dict) -> dict:
+    from runtrack.client._ids import new_run_id, new_stream_id
+    from runtrack.entities import MetricsRecord, NewRun, OpRecord, RunBatch, RunSpec, StatusOp
+    from runtrack.store.rest import RestStore
+
+    st = RestStore(spec["url"])
+    payloads = [_create_payload(spec["k"] * 100 + i) for i in range(50)]
+    per = int(spec["per"])
+
+    def item(i: int) -> NewRun:
+        cfg, tags, metrics = payloads[i % len(payloads)]
+        rid = new_run_id()
+        t = time.time()
+        run = RunSpec(
+            id=rid,
+            project=spec["project"],
+            name=f"rb-{spec['k']}-{i}",
+            user="bench",
+            host="bench",
+            start_time=t,
+            config=cfg,
+            tags=tags,
+        )
+        recs = (
+            MetricsRecord(1, 0, t, tuple(metrics), array("d", metrics.values())),
+            OpRecord(2, StatusOp("finished", t)),
+        )
+        return NewRun(run, RunBatch(rid, new_stream_id(), recs))
+
+    def some(n: int) -> int:
+        st.create_runs([item(n + j) for j in range(per)])
+        return per
+
+    some(-per)  # connection and imports warm
+    return _create_for(spec["seconds"], some)
+
+
 def child_create_sdk(spec: dict) -> dict:
     import runtrack
 
@@ -533,6 +574,7 @@ CHILDREN = {
     "log": child_log,
     "ingest": child_ingest,
     "create_rest": child_create_rest,
+    "create_bulk": child_create_bulk,
     "create_sdk": child_create_sdk,
     "load": child_load,
 }
@@ -706,15 +748,31 @@ def bench_create(res: Results, args, work: str, kind: str) -> None:
         "RUNTRACK_CONSOLE": "0",
     }
     variants = [
-        ("create_rest", "RestStore.create_run + one write (metrics, status)", None),
-        ("create_sdk", "SDK init(config, tags) + log + finish(), default settings", {}),
+        ("create_rest", "RestStore.create_run + one write (metrics, status)", None, {}),
+        (
+            "create_bulk",
+            "RestStore.create_runs, one run with its records per request",
+            None,
+            {"per": 1},
+        ),
+        (
+            "create_bulk",
+            "RestStore.create_runs, 50 runs with their records per request",
+            None,
+            {"per": 50},
+        ),
+        ("create_sdk", "SDK init(config, tags) + log + finish(), default settings", {}, {}),
         (
             "create_sdk",
             "SDK init + log + finish(), no git/packages/system-metrics/console capture",
             lean,
+            {},
         ),
     ]
-    for mode, what, extra in variants:
+    only = set(args.create_variants.split(",")) if args.create_variants else None
+    for n_variant, (mode, what, extra, spec_extra) in enumerate(variants):
+        if only is not None and str(n_variant) not in only:
+            continue
         rows = []
         for r in range(args.create_reps):
             db = Db(kind, args.pg, work)
@@ -728,7 +786,13 @@ def bench_create(res: Results, args, work: str, kind: str) -> None:
                     kids.append(
                         Child(
                             mode,
-                            {"url": srv.url, "project": "bench-create", "k": i, "seconds": secs},
+                            {
+                                "url": srv.url,
+                                "project": "bench-create",
+                                "k": i,
+                                "seconds": secs,
+                                **spec_extra,
+                            },
                             client_env(srv.url, d, extra),
                             repo,
                             os.path.join(work, f"create{i}.err"),
@@ -1569,6 +1633,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--create-clients", type=int, default=4)
     ap.add_argument("--create-seconds", type=float, default=None)
     ap.add_argument("--create-reps", type=int, default=None)
+    ap.add_argument(
+        "--create-variants",
+        default=None,
+        help="comma-separated indexes of the creation variants to run (default: all)",
+    )
     ap.add_argument("--runs", type=int, default=None, help="runs for the search benchmark")
     ap.add_argument("--search-reps", type=int, default=None)
     ap.add_argument("--list-reps", type=int, default=None)

@@ -110,7 +110,11 @@ def _replay_locked(
     try:
         store.create_run(spec)
     except RunExistsError:
-        pass
+        if store.run_project(spec.id) != spec.project:  # never write into another's run
+            raise RunExistsError(
+                f"run {spec.id!r} exists in another project than {spec.project!r}; "
+                "the journal is kept"
+            ) from None
     position = store.stream_position(spec.id, stream)
     destination = artifacts(spec.project) if callable(artifacts) else artifacts
     total = path.stat().st_size
@@ -185,6 +189,91 @@ def blob_copier(src: ArtifactStore, dst: ArtifactStore) -> Callable[[Sequence[Re
     return copy
 
 
+# journals at most this small are shipped many per request (create_runs), up to a group
+_SMALL_RECORDS = 10_000
+_GROUP_RUNS = 200
+_GROUP_RECORDS = 50_000
+
+
+@dataclass
+class _Small:
+    """A whole journal read into memory, locked for replay until it is shipped."""
+
+    path: Path
+    fd: int
+    spec: RunSpec
+    batch: RunBatch
+    crashed: bool
+    size: int
+
+
+def _read_small(path: Path) -> _Small | None:
+    """The journal in one piece if it is small, complete and undamaged; None to replay it
+    the ordinary way (which also reports live, corrupt and empty journals)."""
+    fd = lock_for_replay(path)
+    if fd is None:
+        return None
+    try:
+        reader = JournalReader(path)
+        records = reader.read(_SMALL_RECORDS + 1)
+        header = reader.header
+        if (
+            header is None
+            or reader.corrupt
+            or not records
+            or len(records) > _SMALL_RECORDS
+            or reader.read(1)
+        ):
+            os.close(fd)
+            return None
+        spec = RunSpec.from_json(header["run"])
+        finished = False
+        for rec in records:
+            if isinstance(rec, OpRecord) and isinstance(rec.op, StatusOp):
+                finished = rec.op.status != "running"
+        if not finished:  # its process died: the run ends as crashed (if still running)
+            died = path.stat().st_mtime
+            records.append(OpRecord(records[-1].seq + 1, StatusOp("crashed", died, CRASH_NOTE)))
+        batch = RunBatch(spec.id, str(header["stream"]), tuple(records))
+        return _Small(path, fd, spec, batch, not finished, path.stat().st_size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _ship_small(
+    group: list[_Small],
+    store: TrackingStore,
+    local_artifacts: ArtifactStore | None,
+    artifacts: ArtifactTarget,
+    on_progress: Callable[[Path, int, int], None] | None,
+) -> list[SyncResult] | None:
+    """Ship small journals in one ``create_runs`` call; None if the store refused it (the
+    caller then replays them one by one, so that each reports its own error)."""
+    from ..entities import NewRun
+
+    try:
+        for item in group:
+            dst = artifacts(item.spec.project) if callable(artifacts) else artifacts
+            for rec in item.batch.records:
+                if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
+                    _copy_blobs(rec.op, local_artifacts, dst)
+        results = store.create_runs([NewRun(i.spec, i.batch) for i in group])
+    except RuntrackError as exc:
+        log.debug("bulk sync refused (%s); replaying the journals one by one", exc)
+        return None
+    out = []
+    for item, res in zip(group, results, strict=True):
+        item.path.unlink(missing_ok=True)
+        if on_progress is not None:
+            on_progress(item.path, item.size, item.size)
+        sent = res.applied - (1 if item.crashed and res.applied else 0)
+        out.append(
+            SyncResult(str(item.path), item.spec.id, "synced", sent, res.skipped, item.crashed)
+        )
+    return out
+
+
 def sync_all(
     journals: Iterable[Path],
     store: TrackingStore,
@@ -193,12 +282,30 @@ def sync_all(
     artifacts: ArtifactTarget = None,
     on_progress: Callable[[Path, int, int], None] | None = None,
 ) -> list[SyncResult]:
+    """Replay every journal. Small finished journals (most offline runs) go many per
+    request; the rest one by one, in parts."""
     out: list[SyncResult] = []
-    for path in journals:
+    group: list[_Small] = []
 
-        def progress(done: int, total: int, _p: Path = path) -> None:
+    def flush() -> None:
+        if not group:
+            return
+        try:
+            shipped = _ship_small(group, store, local_artifacts, artifacts, on_progress)
+        finally:
+            for item in group:
+                os.close(item.fd)
+        if shipped is None:
+            for item in group:
+                replay_one(item.path)
+        else:
+            out.extend(shipped)
+        group.clear()
+
+    def replay_one(path: Path) -> None:
+        def progress(done: int, total: int) -> None:
             if on_progress is not None:
-                on_progress(_p, done, total)
+                on_progress(path, done, total)
 
         try:
             out.append(
@@ -213,7 +320,20 @@ def sync_all(
         except RuntrackError as exc:
             out.append(SyncResult(str(path), None, "failed", message=str(exc)))
         except FileNotFoundError:
-            continue  # shipped and removed by its own process meanwhile
+            pass  # shipped and removed by its own process meanwhile
+
+    for path in journals:
+        try:
+            small = _read_small(path)
+        except (OSError, ValueError, KeyError, TypeError, RuntrackError):
+            small = None  # the ordinary replay reports what is wrong with it
+        if small is None:
+            replay_one(path)
+            continue
+        group.append(small)
+        if len(group) >= _GROUP_RUNS or sum(len(i.batch.records) for i in group) >= _GROUP_RECORDS:
+            flush()
+    flush()
     return out
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection
 
 from ...entities import ArtifactSpec, MetricsRecord, NewRun, RunSpec, WriteResult
@@ -41,6 +41,8 @@ from ._params import param_rows
 from ._records import EMPTY_METRICS, dumps, pack_metrics
 from ._write import MAX_BATCH_RECORDS, RunState, apply_op, console_row, validate_records
 from .schema import (
+    metric_chunks,
+    metric_summaries,
     run_console,
     run_inputs,
     run_params,
@@ -49,6 +51,8 @@ from .schema import (
     run_tags,
     runs,
 )
+
+_COPY_FROM = 8  # rows; fewer go through an ordinary INSERT
 
 # built once: a statement's cache key is memoised on the object
 _INSERT = {
@@ -205,6 +209,23 @@ def _new_run(
     return WriteResult(applied=len(records), skipped=0, position=last)
 
 
+def _insert(conn: Connection, table: Table, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys). On PostgreSQL with ``COPY``: psycopg
+    streams the rows in C, where an executemany pays Python overhead per row and per
+    parameter (a run with 20 params, 5 tags and 10 metrics is ~50 rows)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < _COPY_FROM:
+        conn.execute(stmt, rows)
+        return
+    cols = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in cols)
+    raw: Any = conn.connection.driver_connection  # psycopg's, in this transaction
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in cols])
+
+
 def create_runs(
     conn: Connection,
     items: Sequence[NewRun],
@@ -252,12 +273,9 @@ def create_runs(
         else:
             out.append(None)  # applied below, once the new runs exist
     for name, stmt in _INSERT.items():
-        if rows.tables[name]:
-            conn.execute(stmt, rows.tables[name])
-    if rows.chunks:
-        conn.execute(_metrics.INSERT_CHUNKS, rows.chunks)
-    if rows.summaries:
-        conn.execute(_metrics.INSERT_SUMMARIES, rows.summaries)
+        _insert(conn, stmt.table, stmt, rows.tables[name])  # type: ignore[arg-type]
+    _insert(conn, metric_chunks, _metrics.INSERT_CHUNKS, rows.chunks)
+    _insert(conn, metric_summaries, _metrics.INSERT_SUMMARIES, rows.summaries)
     for rid, pid, spec in rows.artifacts:
         log_artifact(conn, rid, pid, spec)
     results: list[WriteResult] = []
