@@ -152,3 +152,50 @@ def test_an_upload_begun_on_one_server_is_finished_on_the_other(
         assert got.status_code == 200 and got.content == data
         assert got.headers["x-content-type-options"] == "nosniff"
         assert got.headers["content-disposition"].startswith("attachment")
+
+
+def test_runs_created_at_once_through_both_servers_are_stored_once(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    """Many clients create runs with their records at the same moment, half of them through
+    each server (group commits in both, racing on one database); every run is then sent
+    again (a retry after a lost answer) through the other server: each record once."""
+    import threading
+    from array import array
+
+    from runtrack.entities import MetricsRecord, NewRun, OpRecord, RunBatch, RunSpec, StatusOp
+
+    def item(k: int, i: int) -> NewRun:
+        rid = f"burst{k:02d}{i:04d}"
+        spec = RunSpec(rid, "burst", f"r{i}", "u", "h", 1.7e9, config={"k": k, "i": i})
+        recs = (
+            MetricsRecord(1, 0, 1.7e9, ("auc",), array("d", [i / 100])),
+            OpRecord(2, StatusOp("finished", 1.7e9 + 1)),
+        )
+        return NewRun(spec, RunBatch(rid, "s", recs))
+
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        try:
+            servers = two_servers if k % 2 else two_servers[::-1]
+            first, second = (RestStore(s.url) for s in servers)
+            items = [item(k, i) for i in range(30)]
+            for i in range(0, 30, 3):
+                assert [r.applied for r in first.create_runs(items[i : i + 3])] == [2] * 3
+            assert [r.skipped for r in second.create_runs(items)] == [2] * 30
+            first.close()
+            second.close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    store = RestStore(two_servers[0].url)
+    assert store.count_runs("burst", "run.status = 'finished' and metrics.auc >= 0") == 240
+    assert store.get_run("burst070029").metrics["auc"].count == 1
+    store.close()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import configdoc
 from .. import settings as settings_mod
-from ..entities import ProvenanceOp, RunRecord, RunSpec, StatusOp
+from ..entities import NewRun, ProvenanceOp, RunRecord, RunSpec, StatusOp
 from ..errors import StoreUnavailableError, ValidationError
 from ..validation import (
     check_existing_run_id,
@@ -107,7 +107,9 @@ def init(
     pending_create: RunSpec | None = None
     if store is not None:
         try:
-            store.create_run(spec)
+            # create_runs, not create_run: a team server commits the runs that many jobs
+            # start at the same moment in one transaction (and a retry is harmless)
+            store.create_runs([NewRun(spec)])
         except StoreUnavailableError as exc:
             logger.warning(
                 "runtrack: store unreachable (%s); logging locally, the run will be "

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..entities import Record, RunBatch, RunSpec
-from ..errors import RunExistsError, RuntrackError, StoreUnavailableError
+from ..entities import NewRun, Record, RunBatch, RunSpec
+from ..errors import RuntrackError, StoreUnavailableError
 from ..store.base import TrackingStore
 from ._journal import JournalReader
 
@@ -156,10 +156,7 @@ class Shipper:
 
     def _ship(self) -> None:
         if self._create is not None:
-            try:
-                self.store.create_run(self._create)
-            except RunExistsError:
-                pass
+            self.store.create_runs([NewRun(self._create)])  # an existing run is continued
             self._create = None
         self.shipped += ship_records(
             self.store,

@@ -18,6 +18,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from . import errors
+from ._group import GroupCommit
 from ._middleware import AccessLog, OriginCheck
 from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
@@ -77,6 +78,11 @@ def create_app(
     app.state.open_access = isinstance(authenticator, OpenAccess)
     app.state.run_projects = {}
     app.state.known_projects = set()
+    app.state.group_commit = GroupCommit(
+        app.state.store.create_runs,
+        max_runs=config.limits.bulk_runs,
+        max_records=config.limits.batch_records,
+    )
     errors.install(app)
     for module in (health, projects, runs, users, artifact_routes):
         app.include_router(module.router)

@@ -19,6 +19,7 @@ from ...protocol import (
 )
 from ...validation import check_key, check_project, check_stream
 from .._deps import config, project_of_run, store
+from .._group import GroupCommit
 from .._io import read_body, reply
 from ..auth import Access, Authenticator, Principal, Role, policy
 from ..auth import check_project as authorize
@@ -142,7 +143,8 @@ async def create_runs(request: Request, principal: Principal = policy(Access.USE
             refusal = await refuse_missing_blobs(request, name, specs)
             if refusal is not None:
                 return refusal
-    results = await run_in_threadpool(store(request).create_runs, items)
+    group: GroupCommit = request.app.state.group_commit
+    results = await group.submit(items)
     _created(request, principal, new_projects)
     return reply(request, {"results": [[r.applied, r.skipped, r.position] for r in results]})
 

@@ -105,6 +105,7 @@ class SqlStore(base.TrackingStore):
             clock = time.time if self._sqlite else DatabaseClock(self.engine)
         self._clock = clock
         self._last_sweep = float("-inf")
+        self._id_of_project: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -163,12 +164,22 @@ class SqlStore(base.TrackingStore):
         return self._read("reading a project", go)
 
     def _project_id(self, conn: Connection, name: str, create: bool) -> int | None:
-        if create:
-            return insert_if_absent(
-                conn, projects, {"name": name, "created_at": self._clock()}, ("name",)
-            )
+        """A project's id. Ids read from the database are remembered (a project is never
+        deleted or renamed); one inserted by this transaction is not, as it may roll back."""
+        pid = self._id_of_project.get(name)
+        if pid is not None:
+            return pid
         pid = conn.execute(select(projects.c.id).where(projects.c.name == name)).scalar()
-        return None if pid is None else int(pid)
+        if pid is not None:
+            if len(self._id_of_project) > 10_000:
+                self._id_of_project.clear()
+            self._id_of_project[name] = pid = int(pid)
+            return pid
+        if not create:
+            return None
+        return insert_if_absent(
+            conn, projects, {"name": name, "created_at": self._clock()}, ("name",)
+        )
 
     # -- runs: writes ------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> RunRecord:
