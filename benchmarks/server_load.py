@@ -1267,6 +1267,7 @@ def bench_profile(res: Results, args, work: str) -> dict:
 
     import uvicorn
 
+    import runtrack.server._group as group_commit
     import runtrack.server.routers.runs as runs_router
     from runtrack.server.app import create_app
     from runtrack.server.main import build_config
@@ -1275,10 +1276,14 @@ def bench_profile(res: Results, args, work: str) -> dict:
         return fn(*a, **kw)
 
     runs_router.run_in_threadpool = inline
+    group_commit.run_in_threadpool = inline
     out: dict = {}
     scenarios = [
         ("ingest", "ingest: 2 clients, run.log(100 metrics), 10,000-record batches"),
-        ("create_rest", f"create: {args.create_clients} clients, RestStore create_run + write"),
+        (
+            "create_bulk",
+            f"create: {args.create_clients} clients, RestStore.create_runs, one run per request",
+        ),
         ("load", "small batches: 10 clients, run.log(10 metrics) every ~1 ms, 10 s"),
     ]
     for mode, label in scenarios:
@@ -1336,8 +1341,8 @@ def bench_profile(res: Results, args, work: str) -> dict:
                     else:
                         kids = [
                             Child(
-                                "create_rest",
-                                {"url": url, "project": "prof", "k": i, "seconds": 5.0},
+                                "create_bulk",
+                                {"url": url, "project": "prof", "k": i, "seconds": 5.0, "per": 1},
                                 client_env(url, os.path.join(work, f"prof-c{i}")),
                                 work,
                                 os.path.join(work, f"prof{i}.err"),
