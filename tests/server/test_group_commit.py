@@ -110,3 +110,23 @@ def test_the_store_s_refusal_is_the_answer_of_a_lone_request(exc: Exception) -> 
     group = GroupCommit(refuse, max_runs=1000, max_records=10**6)
     (res,) = asyncio.run(submit_all(group, [[new(1)]]))
     assert res is exc
+
+
+def test_at_most_concurrency_transactions_at_once() -> None:
+    inflight, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow(items: Sequence[NewRun]) -> list[WriteResult]:
+        nonlocal inflight, peak
+        with lock:
+            inflight += 1
+            peak = max(peak, inflight)
+        time.sleep(0.02)
+        with lock:
+            inflight -= 1
+        return [WriteResult(1, 0, 1) for _ in items]
+
+    group = GroupCommit(slow, max_runs=3, max_records=10**6, concurrency=2)
+    results = asyncio.run(submit_all(group, [[new(i)] for i in range(30)]))
+    assert all(isinstance(r, list) and len(r) == 1 for r in results)
+    assert peak == 2

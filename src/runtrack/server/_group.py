@@ -6,7 +6,9 @@ Each request to ``POST /runs`` or ``/runs/bulk`` costs a transaction whose fixed
 arrive while a transaction is running wait for it to end, then all go in the next one:
 one at a time there is no waiting at all, and under load the fixed cost is shared.
 
-Every request keeps its own answer. The merged call fails only on what one request
+Up to ``concurrency`` transactions run at once (two by default: while one is in the
+database, the next one's rows are built in Python; on SQLite the second waits for the
+write lock). Every request keeps its own answer. The merged call fails only on what one request
 brought (a run id taken in another project, a unique-key race): then the requests of
 that group are run again one by one, so each gets its own result or error.
 """
@@ -41,13 +43,14 @@ class GroupCommit:
         *,
         max_runs: int,
         max_records: int,
+        concurrency: int = 2,
     ) -> None:
         self._create_runs = create_runs
         self._max_runs = max_runs
         self._max_records = max_records
+        self._concurrency = concurrency
         self._queue: list[_Waiting] = []
-        self._running = False
-        self._task: asyncio.Future[None] | None = None  # held: a task nobody holds may vanish
+        self._tasks: set[asyncio.Future[None]] = set()  # held: a task nobody holds may vanish
         self.transactions = 0  # for tests and /metrics-style introspection
         self.requests = 0
 
@@ -55,10 +58,18 @@ class GroupCommit:
         waiting = _Waiting(items, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self.requests += 1
-        if not self._running:
-            self._running = True
-            self._task = asyncio.ensure_future(self._drain())
+        self._start()
         return await waiting.answer
+
+    def _start(self) -> None:
+        if self._queue and len(self._tasks) < self._concurrency:
+            task = asyncio.ensure_future(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        self._start()  # requests that arrived after the task's last look
 
     def _take(self) -> list[_Waiting]:
         group: list[_Waiting] = []
@@ -74,15 +85,8 @@ class GroupCommit:
         return group
 
     async def _drain(self) -> None:
-        try:
-            while self._queue:
-                group = self._take()
-                await self._commit(group)
-        finally:
-            self._running = False
-            if self._queue:  # arrived after the loop's last look
-                self._running = True
-                self._task = asyncio.ensure_future(self._drain())
+        while self._queue:
+            await self._commit(self._take())
 
     async def _commit(self, group: list[_Waiting]) -> None:
         merged = [i for w in group for i in w.items]
