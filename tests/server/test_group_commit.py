@@ -112,21 +112,23 @@ def test_the_store_s_refusal_is_the_answer_of_a_lone_request(exc: Exception) -> 
     assert res is exc
 
 
-def test_at_most_concurrency_transactions_at_once() -> None:
-    inflight, peak = 0, 0
+@pytest.mark.parametrize(("requests", "peak"), [(30, 1), (150, 2)])
+def test_a_second_transaction_only_for_a_backlog(requests: int, peak: int) -> None:
+    """Up to ``concurrency`` transactions at once, the second only when many runs wait."""
+    inflight, seen = 0, 0
     lock = threading.Lock()
 
     def slow(items: Sequence[NewRun]) -> list[WriteResult]:
-        nonlocal inflight, peak
+        nonlocal inflight, seen
         with lock:
             inflight += 1
-            peak = max(peak, inflight)
-        time.sleep(0.02)
+            seen = max(seen, inflight)
+        time.sleep(0.005)
         with lock:
             inflight -= 1
         return [WriteResult(1, 0, 1) for _ in items]
 
-    group = GroupCommit(slow, max_runs=3, max_records=10**6, concurrency=2)
-    results = asyncio.run(submit_all(group, [[new(i)] for i in range(30)]))
+    group = GroupCommit(slow, max_runs=10, max_records=10**6, concurrency=2)
+    results = asyncio.run(submit_all(group, [[new(i)] for i in range(requests)]))
     assert all(isinstance(r, list) and len(r) == 1 for r in results)
-    assert peak == 2
+    assert seen == peak

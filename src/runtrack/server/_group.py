@@ -27,6 +27,8 @@ from ..errors import RuntrackError
 
 log = logging.getLogger("runtrack.server")
 
+_OVERLAP_FROM = 100  # runs waiting before a second transaction starts beside the first
+
 
 @dataclass
 class _Waiting:
@@ -62,10 +64,17 @@ class GroupCommit:
         return await waiting.answer
 
     def _start(self) -> None:
-        if self._queue and len(self._tasks) < self._concurrency:
-            task = asyncio.ensure_future(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+        """A first transaction starts at once; a second only for a backlog of many runs
+        (building big groups' rows then overlaps with the database's work; for small
+        groups a second transaction only makes PostgreSQL contend with itself: measured
+        347 -> 176 single-run creations/s with 16 clients on 2 cores)."""
+        if not self._queue or len(self._tasks) >= self._concurrency:
+            return
+        if self._tasks and sum(len(w.items) for w in self._queue) < _OVERLAP_FROM:
+            return
+        task = asyncio.ensure_future(self._drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Future[None]) -> None:
         self._tasks.discard(task)

@@ -82,6 +82,7 @@ def create_app(
         app.state.store.create_runs,
         max_runs=config.limits.bulk_runs,
         max_records=config.limits.batch_records,
+        concurrency=min(2, getattr(store, "concurrent_writers", 1)),
     )
     errors.install(app)
     for module in (health, projects, runs, users, artifact_routes):

@@ -107,6 +107,12 @@ class SqlStore(base.TrackingStore):
         self._last_sweep = float("-inf")
         self._id_of_project: dict[str, int] = {}
 
+    @property
+    def concurrent_writers(self) -> int:
+        """How many write transactions can usefully run at once: 1 on SQLite (one
+        writer at a time), a few on PostgreSQL."""
+        return 1 if self._sqlite else 4
+
     def __repr__(self) -> str:
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
