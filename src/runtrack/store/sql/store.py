@@ -44,6 +44,7 @@ from ...validation import (
 )
 from .. import base
 from . import _artifacts, _metrics, _query
+from ._analyze import Analyzer
 from ._create import check_new_runs, check_spec, create_runs
 from ._engine import (
     DatabaseClock,
@@ -106,6 +107,7 @@ class SqlStore(base.TrackingStore):
         self._clock = clock
         self._last_sweep = float("-inf")
         self._id_of_project: dict[str, int] = {}
+        self._analyzer = None if self._sqlite else Analyzer(self.engine)
 
     @property
     def concurrent_writers(self) -> int:
@@ -197,6 +199,8 @@ class SqlStore(base.TrackingStore):
             return now
 
         now = self._write("creating a run", go)
+        if self._analyzer is not None:
+            self._analyzer.created(1)
         return RunRecord(  # what was just written; no need to read it back
             id=spec.id,
             project=spec.project,
@@ -227,13 +231,16 @@ class SqlStore(base.TrackingStore):
             return self._create_tx(conn, runs, strict=False, now=self._clock())
 
         try:
-            return self._write("creating runs", go)
+            out = self._write("creating runs", go)
         except StoreError as e:
             if not isinstance(e.__cause__, sqlalchemy_exc.IntegrityError):
                 raise
-        # another writer created one of these runs meanwhile: now it exists, and its
-        # records take the idempotent path
-        return self._write("creating runs", go)
+            # another writer created one of these runs meanwhile: now it exists, and its
+            # records take the idempotent path
+            out = self._write("creating runs", go)
+        if self._analyzer is not None:
+            self._analyzer.created(len(runs))
+        return out
 
     def _create_tx(
         self, conn: Connection, items: Sequence[NewRun], *, strict: bool, now: float
