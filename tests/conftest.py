@@ -76,6 +76,7 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     STATE.stores.clear()
     STATE.artifact_stores.clear()
     STATE.recovered.clear()
+    STATE.created_in.clear()
     STATE.seeds.clear()
 
 

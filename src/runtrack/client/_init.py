@@ -105,11 +105,18 @@ def init(
     )
     store = STATE.store(s) if s.mode == "online" else None
     pending_create: RunSpec | None = None
-    if store is not None:
+    where = (s.store_url, spec.project)
+    if store is not None and s.url and where in STATE.created_in:
+        # this process has already created a run there (the server is reachable and the
+        # token may write to the project): the run is created with its first records, in
+        # the first request of its shipper, and init() does not wait for the network
+        pending_create = spec
+    elif store is not None:
         try:
             # create_runs, not create_run: a team server commits the runs that many jobs
             # start at the same moment in one transaction (and a retry is harmless)
             store.create_runs([NewRun(spec)])
+            STATE.created_in.add(where)
         except StoreUnavailableError as exc:
             logger.warning(
                 "runtrack: store unreachable (%s); logging locally, the run will be "

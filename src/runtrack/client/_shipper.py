@@ -120,6 +120,11 @@ class Shipper:
 
     def _loop(self) -> None:
         backoff = 0.1
+        if self._create is not None:
+            # a run created by its first shipment: let the first records gather (a short
+            # run then costs one request at finish); flush() and finish() wake this
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
         try:
             while True:
                 closing = self._closing
@@ -156,8 +161,20 @@ class Shipper:
 
     def _ship(self) -> None:
         if self._create is not None:
-            self.store.create_runs([NewRun(self._create)])  # an existing run is continued
+            # the run and its first records in one request (an existing run is continued)
+            if not self._pending:
+                self._pending.extend(self.reader.read(MAX_BATCH_RECORDS))
+            batch = None
+            if self._pending:
+                if self.prepare is not None:
+                    self.prepare(self._pending)
+                batch = RunBatch(self.run_id, self.stream, tuple(self._pending))
+            (result,) = self.store.create_runs([NewRun(self._create, batch)])
             self._create = None
+            if batch is not None:
+                self.shipped += len(self._pending)
+                self._pending.clear()
+                self._advance(result.position)
         self.shipped += ship_records(
             self.store,
             self.reader,

@@ -26,6 +26,9 @@ class ProcessState:
     stores: dict[str, TrackingStore] = field(default_factory=dict)
     artifact_stores: dict[str, ArtifactStore] = field(default_factory=dict)
     recovered: set[str] = field(default_factory=set)
+    # (server, project) where this process created a run: later runs there are created
+    # by their first shipment (one request), not by a round trip in init()
+    created_in: set[tuple[str, str]] = field(default_factory=set)
     direct_client: Any = None  # httpx2.Client for presigned URLs, made on first use
     lock: threading.RLock = field(default_factory=threading.RLock)
 

@@ -78,11 +78,12 @@ def create_app(
     app.state.open_access = isinstance(authenticator, OpenAccess)
     app.state.run_projects = {}
     app.state.known_projects = set()
+    writers = getattr(store, "concurrent_writers", 1)  # SqlStore: 1 on SQLite
     app.state.group_commit = GroupCommit(
         app.state.store.create_runs,
         max_runs=config.limits.bulk_runs,
         max_records=config.limits.batch_records,
-        concurrency=min(2, getattr(store, "concurrent_writers", 1)),
+        concurrency=min(2, writers) if isinstance(writers, int) else 1,
     )
     errors.install(app)
     for module in (health, projects, runs, users, artifact_routes):
