@@ -70,3 +70,17 @@ def test_a_deferred_run_is_readable_after_flush(server: LiveServer) -> None:
     assert run.flush(timeout=30)
     assert runtrack.Api(server.url).run(run.id).metrics["x"].last == 2.0
     run.finish()
+
+
+def test_an_artifact_of_a_run_created_by_its_first_shipment(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """log_artifact names the run to the server at once: the run is created first."""
+    one_run("sdk", 0)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"w" * 10_000)
+    run = runtrack.init(project="sdk")
+    version = run.log_artifact(weights, name="weights")
+    assert version is not None and version.created_by == run.id
+    run.finish()
+    assert runtrack.Api(server.url).run(run.id).status == "finished"

@@ -115,6 +115,11 @@ class Shipper:
             return self._position >= seq
 
     @property
+    def creating(self) -> bool:
+        """The run is still to be created, by this shipper's first request."""
+        return self._create is not None
+
+    @property
     def complete(self) -> bool:
         return not self._pending and self._create is None
 

@@ -58,6 +58,10 @@ class NullSink:
     def close(self, *, timeout: float) -> bool:
         return True
 
+    def ensure_created(self, timeout: float) -> None:
+        """Before a call that names the run to the store directly: make sure the store
+        has created it (a run may be created by its first shipment)."""
+
 
 class JournalSink(NullSink):
     """Writes to the journal; with a store, ships it in the background and beats.
@@ -141,6 +145,10 @@ class JournalSink(NullSink):
     @property
     def seq(self) -> int:
         return self._seq
+
+    def ensure_created(self, timeout: float) -> None:
+        if self.shipper is not None and self.shipper.creating:
+            self.flush(timeout)
 
     def flush(self, timeout: float | None) -> bool:
         """Wait until the store has every write made so far (True), or the timeout."""

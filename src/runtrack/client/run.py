@@ -31,7 +31,12 @@ from ..entities import (
     SummaryOp,
     TagsOp,
 )
-from ..errors import RunFinishedError, StoreUnavailableError, ValidationError
+from ..errors import (
+    RunFinishedError,
+    RunNotFoundError,
+    StoreUnavailableError,
+    ValidationError,
+)
 from ..validation import check_key, check_metric_value, check_notes, check_step, check_tags
 from ._journal import values_struct
 from ._sink import NullSink
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("runtrack")
 
 _CLOSE_TIMEOUT = 120.0
+_CREATE_WAIT = 5.0  # how long log_artifact waits for a run created by its first shipment
 
 
 class Run:
@@ -252,11 +258,15 @@ class Run:
             return None
         if self._store is not None:
             try:
+                # a run may be created by its first shipment: have it created first
+                self._sink.ensure_created(timeout=_CREATE_WAIT)
                 return self._store.log_artifact(self.id, spec)
             except StoreUnavailableError:
                 log.warning(
                     "store unreachable: artifact %s will be recorded when it is back", spec.name
                 )
+            except RunNotFoundError:  # still not created: recorded with the run, shipped
+                pass
         self._op(ArtifactOp(spec))
         return None
 
