@@ -66,6 +66,7 @@ import uuid
 from array import array
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -394,57 +395,22 @@ def _create_payload(i: int) -> tuple[dict, dict, dict]:
     return r["config"], tags, r["metrics"]
 
 
-def child_create_rest(spec: dict) -> dict:
-    from runtrack.client._ids import new_run_id, new_stream_id
-    from runtrack.entities import MetricsRecord, OpRecord, RunBatch, RunSpec, StatusOp
-    from runtrack.store.rest import RestStore
-
-    st = RestStore(spec["url"])
-    payloads = [_create_payload(spec["k"] * 100 + i) for i in range(50)]
-
-    def one(i: int) -> None:
-        cfg, tags, metrics = payloads[i % len(payloads)]
-        rid = new_run_id()
-        t = time.time()
-        st.create_run(
-            RunSpec(
-                id=rid,
-                project=spec["project"],
-                name=f"rc-{spec['k']}-{i}",
-                user="bench",
-                host="bench",
-                start_time=t,
-                config=cfg,
-                tags=tags,
-            )
-        )
-        recs = (
-            MetricsRecord(1, 0, t, tuple(metrics), array("d", metrics.values())),
-            OpRecord(2, StatusOp("finished", t)),
-        )
-        st.write(RunBatch(rid, new_stream_id(), recs))
-
-    one(-1)  # connection and imports warm
-    return _create_for(spec["seconds"], one)
-
-
-def child_create_bulk(spec: dict) -> dict:
+def _bench_runs(spec: dict, prefix: str) -> Callable[[int], Any]:
+    """``new(i)``: a NewRun of run i (20 config keys, 5 tags) with its 10 final metrics
+    and its finished status, as the create benchmarks send it."""
     from runtrack.client._ids import new_run_id, new_stream_id
     from runtrack.entities import MetricsRecord, NewRun, OpRecord, RunBatch, RunSpec, StatusOp
-    from runtrack.store.rest import RestStore
 
-    st = RestStore(spec["url"])
     payloads = [_create_payload(spec["k"] * 100 + i) for i in range(50)]
-    per = int(spec["per"])
 
-    def item(i: int) -> NewRun:
+    def new(i: int) -> NewRun:
         cfg, tags, metrics = payloads[i % len(payloads)]
         rid = new_run_id()
         t = time.time()
         run = RunSpec(
             id=rid,
             project=spec["project"],
-            name=f"rb-{spec['k']}-{i}",
+            name=f"{prefix}-{spec['k']}-{i}",
             user="bench",
             host="bench",
             start_time=t,
@@ -457,8 +423,33 @@ def child_create_bulk(spec: dict) -> dict:
         )
         return NewRun(run, RunBatch(rid, new_stream_id(), recs))
 
+    return new
+
+
+def child_create_rest(spec: dict) -> dict:
+    from runtrack.store.rest import RestStore
+
+    st = RestStore(spec["url"])
+    new = _bench_runs(spec, "rc")
+
+    def one(i: int) -> None:
+        item = new(i)
+        st.create_run(item.spec)
+        st.write(item.batch)
+
+    one(-1)  # connection and imports warm
+    return _create_for(spec["seconds"], one)
+
+
+def child_create_bulk(spec: dict) -> dict:
+    from runtrack.store.rest import RestStore
+
+    st = RestStore(spec["url"])
+    new = _bench_runs(spec, "rb")
+    per = int(spec["per"])
+
     def some(n: int) -> int:
-        st.create_runs([item(n + j) for j in range(per)])
+        st.create_runs([new(n + j) for j in range(per)])
         return per
 
     some(-per)  # connection and imports warm
