@@ -84,3 +84,15 @@ def test_an_artifact_of_a_run_created_by_its_first_shipment(
     assert version is not None and version.created_by == run.id
     run.finish()
     assert runtrack.Api(server.url).run(run.id).status == "finished"
+
+
+def test_a_run_is_visible_from_the_moment_init_returns(server: LiveServer) -> None:
+    """Even a run created by its first shipment: reading it through the Api has it made."""
+    one_run("sdk", 0)
+    run = runtrack.init(project="sdk", config={"a": 1})
+    api = runtrack.Api(server.url)
+    assert api.run(run.id).status == "running"
+    other = runtrack.init(project="sdk", config={"a": 2})
+    assert other.id in {r.id for r in api.runs("sdk", filter="run.status = 'running'")}
+    other.finish()
+    run.finish()

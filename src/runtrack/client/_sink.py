@@ -24,6 +24,8 @@ from ._shipper import Heartbeat, Shipper
 
 log = logging.getLogger("runtrack")
 
+CREATE_WAIT = 5.0  # how long a direct call waits for a run created by its first shipment
+
 
 _LIVE_SINKS: weakref.WeakSet[JournalSink] = weakref.WeakSet()
 
@@ -58,7 +60,7 @@ class NullSink:
     def close(self, *, timeout: float) -> bool:
         return True
 
-    def ensure_created(self, timeout: float) -> None:
+    def ensure_created(self, timeout: float = CREATE_WAIT) -> None:
         """Before a call that names the run to the store directly: make sure the store
         has created it (a run may be created by its first shipment)."""
 
@@ -146,7 +148,7 @@ class JournalSink(NullSink):
     def seq(self) -> int:
         return self._seq
 
-    def ensure_created(self, timeout: float) -> None:
+    def ensure_created(self, timeout: float = CREATE_WAIT) -> None:
         if self.shipper is not None and self.shipper.creating:
             self.flush(timeout)
 

@@ -147,6 +147,7 @@ class Api:
         language; see docs), sorted by ``order_by`` (newest first by default)."""
         if isinstance(order_by, str):
             order_by = [order_by]
+        _live_runs_created()
         with bulk_objects():
             return [
                 RunView(r, self)
@@ -156,10 +157,12 @@ class Api:
             ]
 
     def count(self, project: str | None = None, filter: str | None = None) -> int:
+        _live_runs_created()
         return self.store.count_runs(project, filter)
 
     def run(self, run_id: str) -> RunView:
         """Raises ``RunNotFoundError``."""
+        _live_runs_created(run_id)
         return RunView(self.store.get_run(run_id), self)
 
     def artifact(self, ref: str, project: str | None = None) -> ArtifactVersion:
@@ -184,3 +187,13 @@ class Api:
         if not s.project:
             raise ValidationError("no project given and RUNTRACK_PROJECT is empty")
         return s.project
+
+
+def _live_runs_created(run_id: str | None = None) -> None:
+    """A live run of this process may be created on a server by its first shipment (see
+    ``init``): have it (or every live run) created before the store is asked about it, so
+    a run is visible from the moment ``init`` returns, as with the embedded store."""
+    with STATE.lock:
+        live = [r for r in STATE.runs if run_id is None or r.id == run_id]
+    for run in live:
+        run._sink.ensure_created()

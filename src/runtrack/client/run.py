@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("runtrack")
 
 _CLOSE_TIMEOUT = 120.0
-_CREATE_WAIT = 5.0  # how long log_artifact waits for a run created by its first shipment
 
 
 class Run:
@@ -259,7 +258,7 @@ class Run:
         if self._store is not None:
             try:
                 # a run may be created by its first shipment: have it created first
-                self._sink.ensure_created(timeout=_CREATE_WAIT)
+                self._sink.ensure_created()
                 return self._store.log_artifact(self.id, spec)
             except StoreUnavailableError:
                 log.warning(
