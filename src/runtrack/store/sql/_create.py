@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection
 
+from ... import configdoc
 from ...entities import ArtifactSpec, MetricsRecord, NewRun, RunSpec, WriteResult
 from ...errors import RunExistsError, RunNotFoundError, ValidationError
 from ...validation import (
@@ -61,7 +62,10 @@ _INSERT = {
 }
 
 
-def check_spec(spec: RunSpec) -> tuple[dict[str, Any], dict[str, str]]:
+Checked = tuple[dict[str, Any], dict[str, str]]  # a spec's config and tags, as stored
+
+
+def check_spec(spec: RunSpec) -> Checked:
     """Everything a store refuses in a run spec; the config and tags to store."""
     if not isinstance(spec, RunSpec):
         raise ValidationError(f"expected a RunSpec, got {type(spec).__name__}")
@@ -76,22 +80,23 @@ def check_spec(spec: RunSpec) -> tuple[dict[str, Any], dict[str, str]]:
         check_existing_run_id(spec.parent_id)
     config = dict(spec.config)
     check_json(config, "config")
-    param_rows(spec.id, config)  # validates the config's shape
+    configdoc.flatten(config)  # validates the config's shape
     return config, tags
 
 
-def check_new_runs(items: Sequence[NewRun]) -> None:
-    """Validate a whole call before anything is written."""
+def check_new_runs(items: Sequence[NewRun]) -> list[Checked]:
+    """Validate a whole call before anything is written; each spec's config and tags."""
     if not isinstance(items, Sequence) or isinstance(items, str | bytes):
         raise ValidationError("create_runs takes a list of NewRun")
     if len(items) > MAX_NEW_RUNS:
         raise ValidationError(f"at most {MAX_NEW_RUNS} runs per call")
     seen: set[str] = set()
     records = 0
+    checked: list[Checked] = []
     for item in items:
         if not isinstance(item, NewRun):
             raise ValidationError(f"expected a NewRun, got {type(item).__name__}")
-        check_spec(item.spec)
+        checked.append(check_spec(item.spec))
         if item.spec.id in seen:
             raise ValidationError(f"run {item.spec.id!r} appears twice in one call")
         seen.add(item.spec.id)
@@ -107,6 +112,7 @@ def check_new_runs(items: Sequence[NewRun]) -> None:
         if records > MAX_BATCH_RECORDS:
             raise ValidationError(f"a call holds at most {MAX_BATCH_RECORDS} records")
         validate_records(b.records)
+    return checked
 
 
 @dataclass
@@ -123,10 +129,15 @@ class _Rows:
 
 
 def _new_run(
-    rows: _Rows, item: NewRun, project_id: int, now: float, console_max_bytes: int
+    rows: _Rows,
+    item: NewRun,
+    checked: Checked,
+    project_id: int,
+    now: float,
+    console_max_bytes: int,
 ) -> WriteResult:
     spec = item.spec
-    config, tags = check_spec(spec)
+    config, tags = checked
     state = RunState(
         project_id=project_id,
         config=config,
@@ -229,6 +240,7 @@ def _insert(conn: Connection, table: Table, stmt: Any, rows: list[dict[str, Any]
 def create_runs(
     conn: Connection,
     items: Sequence[NewRun],
+    checked: Sequence[Checked],
     *,
     now: float,
     console_max_bytes: int,
@@ -237,9 +249,10 @@ def create_runs(
     log_artifact: Callable[[Connection, str, int, ArtifactSpec], object],
     strict: bool = False,
 ) -> list[WriteResult]:
-    """Create the runs of ``items`` that do not exist and write every item's records, in
-    the caller's transaction. An existing run in the same project is taken as this one (a
-    retry) and its batch applied by ``apply``; with ``strict`` it is refused instead."""
+    """Create the runs of ``items`` (``checked``: what ``check_new_runs`` returned for
+    them) that do not exist and write every item's records, in the caller's transaction.
+    An existing run in the same project is taken as this one (a retry) and its batch
+    applied by ``apply``; with ``strict`` it is refused instead."""
     ids = [i.spec.id for i in items]
     existing: dict[str, int] = {}
     for k in range(0, len(ids), 400):
@@ -260,14 +273,14 @@ def create_runs(
     pids: dict[str, int] = {}
     rows = _Rows()
     out: list[WriteResult | None] = []
-    for item in items:
+    for item, item_checked in zip(items, checked, strict=True):
         name = item.spec.project
         pid = pids.get(name)
         if pid is None:
             pid = pids[name] = project_id(conn, name)
         have = existing.get(item.spec.id)
         if have is None:
-            out.append(_new_run(rows, item, pid, now, console_max_bytes))
+            out.append(_new_run(rows, item, item_checked, pid, now, console_max_bytes))
         elif have != pid:
             raise RunExistsError(f"run {item.spec.id!r} already exists in another project")
         else:

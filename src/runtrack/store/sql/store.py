@@ -45,7 +45,7 @@ from ...validation import (
 from .. import base
 from . import _artifacts, _metrics, _query
 from ._analyze import Analyzer
-from ._create import check_new_runs, check_spec, create_runs
+from ._create import Checked, check_new_runs, check_spec, create_runs
 from ._engine import (
     DatabaseClock,
     insert_if_absent,
@@ -191,11 +191,12 @@ class SqlStore(base.TrackingStore):
 
     # -- runs: writes ------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> RunRecord:
-        config, tags = check_spec(spec)
+        checked = [check_spec(spec)]
+        config, tags = checked[0]
 
         def go(conn: Connection) -> float:
             now = self._clock()
-            self._create_tx(conn, [NewRun(spec)], strict=True, now=now)
+            self._create_tx(conn, [NewRun(spec)], checked, strict=True, now=now)
             return now
 
         now = self._write("creating a run", go)
@@ -223,12 +224,12 @@ class SqlStore(base.TrackingStore):
         )
 
     def create_runs(self, runs: Sequence[NewRun]) -> list[WriteResult]:
-        check_new_runs(runs)
+        checked = check_new_runs(runs)
         if not runs:
             return []
 
         def go(conn: Connection) -> list[WriteResult]:
-            return self._create_tx(conn, runs, strict=False, now=self._clock())
+            return self._create_tx(conn, runs, checked, strict=False, now=self._clock())
 
         try:
             out = self._write("creating runs", go)
@@ -243,7 +244,13 @@ class SqlStore(base.TrackingStore):
         return out
 
     def _create_tx(
-        self, conn: Connection, items: Sequence[NewRun], *, strict: bool, now: float
+        self,
+        conn: Connection,
+        items: Sequence[NewRun],
+        checked: Sequence[Checked],
+        *,
+        strict: bool,
+        now: float,
     ) -> list[WriteResult]:
         def project_id(c: Connection, name: str) -> int:
             pid = self._project_id(c, name, create=True)
@@ -263,6 +270,7 @@ class SqlStore(base.TrackingStore):
         return create_runs(
             conn,
             items,
+            checked,
             now=now,
             console_max_bytes=self.console_max_bytes,
             project_id=project_id,
