@@ -264,11 +264,17 @@ class DatasetInput:
 
 @dataclass(frozen=True, slots=True)
 class ArtifactFile:
-    """One entry of an artifact manifest. ``path`` is relative, POSIX, never ``..``."""
+    """One entry of an artifact manifest. ``path`` is relative, POSIX, never ``..``.
+
+    A *reference* file (``ref`` set, e.g. ``s3://bucket/key``) stays where it is: the
+    client read and hashed it, the artifact store holds no blob for it, and ``etag`` is
+    what its own store reported for it (kept to tell a rewritten object at once)."""
 
     path: str
     digest: str  # sha256 hex of the content; the blob's key in the ArtifactStore
     size: int
+    ref: str | None = None
+    etag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +313,133 @@ class ArtifactVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def full_ref(self) -> str:
+        """``project/name:vN``: names the version from any project."""
+        return f"{self.project}/{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    """A named artifact of a project: its versions and where its aliases point."""
+
+    project: str
+    name: str
+    type: str
+    created_at: datetime
+    version_count: int
+    latest: str | None  # "vN" of the newest version
+    aliases: Mapping[str, str]  # alias -> "vN"
+    size: int  # bytes over all versions (files shared between versions counted each time)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEvent:
+    """One change of an alias, as the append-only audit log keeps it.
+
+    For an artifact, versions are ``"vN"``; for a registered model, version numbers.
+    ``from_version`` None: the alias was not set; ``to_version`` None: it was removed."""
+
+    subject: str  # the artifact's or the registered model's name
+    alias: str
+    from_version: str | int | None
+    to_version: str | int | None
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """A version of a registered model: one artifact version and the run that made it."""
+
+    model: str
+    version: int  # 1, 2, 3, ...
+    artifact: ArtifactVersion
+    run_id: str | None
+    tags: Mapping[str, str]
+    description: str | None
+    created_by: str
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A registered model: a name (unique on the server) owning numbered versions."""
+
+    name: str
+    project: str  # the project that owns it (its first version's)
+    description: str | None
+    created_by: str
+    created_at: datetime
+    latest_version: int | None
+    version_count: int
+    aliases: Mapping[str, int]  # alias -> version number
+    gates: tuple[Mapping[str, Any], ...] = ()
+
+
+LineageKind: TypeAlias = Literal["run", "artifact", "dataset"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """A run, an artifact version or a dataset in a lineage graph.
+
+    ``id`` is ``run:<run id>``, ``artifact:<project>/<name>:vN`` or ``dataset:<digest>``;
+    ``data`` holds what a reader needs to show it (status, type, digest, path...)."""
+
+    id: str
+    kind: LineageKind
+    label: str
+    project: str | None
+    depth: int  # edges from the root
+    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """Data flows from ``source`` to ``target``: artifact -> run (the run used it),
+    dataset -> run (the run read it), run -> artifact (the run produced it)."""
+
+    source: str
+    target: str
+    kind: Literal["used", "produced", "read"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """The graph reached from ``root`` going ``up`` (where it came from) or ``down``
+    (what came of it), ``depth`` edges at most (None: all)."""
+
+    root: str
+    direction: Literal["up", "down"]
+    depth: int | None
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[LineageEdge, ...]
+    truncated: bool = False  # the node limit was reached
+
+    def node(self, node_id: str) -> LineageNode:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDetail:
+    """Everything about a model version in one answer: the version, its run (config,
+    provenance, metrics) and the data lineage upstream of its artifact."""
+
+    version: ModelVersion
+    run: RunRecord | None  # None: the run was deleted
+    lineage: Lineage
+    alias: str | None = None  # the alias the reference named, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +514,7 @@ class RunRecord:
     provenance: FrozenMap | None  # None: not loaded (search results); get_run loads it
     inputs: tuple[DatasetInput, ...] = ()
     outputs: tuple[ArtifactVersion, ...] = ()
+    used: tuple[ArtifactVersion, ...] = ()  # artifact versions the run used as inputs
 
     @property
     def duration(self) -> float | None:

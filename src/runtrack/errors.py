@@ -8,12 +8,14 @@
      |    +-- ProjectNotFoundError
      |    +-- RunNotFoundError
      |    +-- ArtifactNotFoundError
+     |    |    +-- ModelNotFoundError  no registered model / version / alias of that name
      |    +-- UserNotFoundError
      |    +-- TokenNotFoundError
      +-- ConflictError                 HTTP 409
      |    +-- RunExistsError
      |    +-- RunFinishedError         a write to a run that has ended (and was not resumed)
      |    +-- UserExistsError
+     |    +-- PromotionRefusedError    a registry gate refused to move an alias
      +-- StoreError                    HTTP 503: the store could not do its work
      |    +-- StoreUnavailableError    transient: the store could not be reached; retry later
      |    +-- SchemaVersionError       the database schema is older/newer than this runtrack
@@ -115,6 +117,10 @@ class ArtifactNotFoundError(NotFoundError):
     code = "artifact_not_found"
 
 
+class ModelNotFoundError(ArtifactNotFoundError):
+    code = "model_not_found"
+
+
 class UserNotFoundError(NotFoundError):
     code = "user_not_found"
 
@@ -138,6 +144,13 @@ class RunFinishedError(ConflictError):
 
 class UserExistsError(ConflictError):
     code = "user_exists"
+
+
+class PromotionRefusedError(ConflictError):
+    """A registered model's promotion gate refused to move an alias; the message lists
+    every unmet requirement. Nothing was changed."""
+
+    code = "promotion_refused"
 
 
 class StoreError(RuntrackError):

@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from .entities import (
+    AliasEvent,
     ArtifactFile,
+    ArtifactInfo,
     ArtifactOp,
     ArtifactSpec,
     ArtifactVersion,
@@ -24,9 +26,14 @@ from .entities import (
     DatasetInput,
     FrozenMap,
     InputOp,
+    Lineage,
+    LineageEdge,
+    LineageNode,
     MetricSeries,
     MetricsMap,
     MetricsRecord,
+    ModelDetail,
+    ModelVersion,
     NewRun,
     NotesOp,
     Op,
@@ -34,6 +41,7 @@ from .entities import (
     Project,
     ProvenanceOp,
     Record,
+    RegisteredModel,
     RunBatch,
     RunRecord,
     RunSpec,
@@ -54,13 +62,34 @@ def spec_to_json(spec: ArtifactSpec) -> dict[str, Any]:
         "digest": spec.digest,
         "metadata": dict(spec.metadata),
         "aliases": list(spec.aliases),
-        "files": [[f.path, f.digest, f.size] for f in spec.files],
+        "files": [file_to_wire(f) for f in spec.files],
     }
+
+
+def file_to_wire(f: ArtifactFile) -> list[Any]:
+    """``[path, digest, size]``, and ``ref, etag`` for a reference file."""
+    if f.ref is None:
+        return [f.path, f.digest, f.size]
+    return [f.path, f.digest, f.size, f.ref, f.etag]
+
+
+def file_from_wire(item: Sequence[Any]) -> ArtifactFile:
+    if len(item) == 3:
+        p, g, s = item
+        return ArtifactFile(str(p), str(g), int(s))
+    p, g, s, ref, etag = item
+    return ArtifactFile(
+        str(p),
+        str(g),
+        int(s),
+        None if ref is None else str(ref),
+        None if etag is None else str(etag),
+    )
 
 
 def spec_from_json(d: Mapping[str, Any]) -> ArtifactSpec:
     try:
-        files = tuple(ArtifactFile(str(p), str(g), int(s)) for p, g, s in d["files"])
+        files = tuple(file_from_wire(item) for item in d["files"])
         return ArtifactSpec(
             name=d["name"],
             type=d["type"],
@@ -332,6 +361,7 @@ def run_to_wire(r: RunRecord) -> dict[str, Any]:
         "provenance": None if r.provenance is None else r.provenance.to_dict(),
         "inputs": [d.to_json() for d in r.inputs],
         "outputs": [version_to_wire(v) for v in r.outputs],
+        "used": [version_to_wire(v) for v in r.used],
     }
 
 
@@ -361,6 +391,7 @@ def run_from_wire(d: Mapping[str, Any]) -> RunRecord:
         provenance=None if d["provenance"] is None else FrozenMap(d["provenance"]),
         inputs=tuple(DatasetInput.from_json(x) for x in d["inputs"]),
         outputs=tuple(version_from_wire(v) for v in d["outputs"]),
+        used=tuple(version_from_wire(v) for v in d.get("used", ())),
     )
 
 
@@ -414,3 +445,176 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         raise TypeError("bytes have no JSON form")
     return value
+
+
+# --------------------------------------------------------------------------------------
+# Artifact catalogue, lineage and the model registry
+# --------------------------------------------------------------------------------------
+def _plain(m: Mapping[str, Any]) -> dict[str, Any]:
+    return m.to_dict() if isinstance(m, FrozenMap) else dict(m)
+
+
+def artifact_info_to_wire(a: ArtifactInfo) -> dict[str, Any]:
+    return {
+        "project": a.project,
+        "name": a.name,
+        "type": a.type,
+        "created_at": a.created_at.timestamp(),
+        "version_count": a.version_count,
+        "latest": a.latest,
+        "aliases": dict(a.aliases),
+        "size": a.size,
+    }
+
+
+def artifact_info_from_wire(d: Mapping[str, Any]) -> ArtifactInfo:
+    return ArtifactInfo(
+        project=d["project"],
+        name=d["name"],
+        type=d["type"],
+        created_at=utc_from_timestamp(d["created_at"]),  # type: ignore[arg-type]
+        version_count=d["version_count"],
+        latest=d["latest"],
+        aliases=FrozenMap(d["aliases"]),
+        size=d["size"],
+    )
+
+
+def alias_event_to_wire(e: AliasEvent) -> dict[str, Any]:
+    return {
+        "subject": e.subject,
+        "alias": e.alias,
+        "from_version": e.from_version,
+        "to_version": e.to_version,
+        "actor": e.actor,
+        "reason": e.reason,
+        "at": e.at.timestamp(),
+    }
+
+
+def alias_event_from_wire(d: Mapping[str, Any]) -> AliasEvent:
+    return AliasEvent(
+        subject=d["subject"],
+        alias=d["alias"],
+        from_version=d["from_version"],
+        to_version=d["to_version"],
+        actor=d["actor"],
+        reason=d["reason"],
+        at=utc_from_timestamp(d["at"]),  # type: ignore[arg-type]
+    )
+
+
+def model_version_to_wire(m: ModelVersion) -> dict[str, Any]:
+    return {
+        "model": m.model,
+        "version": m.version,
+        "artifact": version_to_wire(m.artifact),
+        "run_id": m.run_id,
+        "tags": dict(m.tags),
+        "description": m.description,
+        "created_by": m.created_by,
+        "created_at": m.created_at.timestamp(),
+        "aliases": list(m.aliases),
+    }
+
+
+def model_version_from_wire(d: Mapping[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        model=d["model"],
+        version=d["version"],
+        artifact=version_from_wire(d["artifact"]),
+        run_id=d["run_id"],
+        tags=FrozenMap(d["tags"]),
+        description=d["description"],
+        created_by=d["created_by"],
+        created_at=utc_from_timestamp(d["created_at"]),  # type: ignore[arg-type]
+        aliases=tuple(d["aliases"]),
+    )
+
+
+def registered_model_to_wire(m: RegisteredModel) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "project": m.project,
+        "description": m.description,
+        "created_by": m.created_by,
+        "created_at": m.created_at.timestamp(),
+        "latest_version": m.latest_version,
+        "version_count": m.version_count,
+        "aliases": dict(m.aliases),
+        "gates": [_plain(g) for g in m.gates],
+    }
+
+
+def registered_model_from_wire(d: Mapping[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        name=d["name"],
+        project=d["project"],
+        description=d["description"],
+        created_by=d["created_by"],
+        created_at=utc_from_timestamp(d["created_at"]),  # type: ignore[arg-type]
+        latest_version=d["latest_version"],
+        version_count=d["version_count"],
+        aliases=FrozenMap(d["aliases"]),
+        gates=tuple(FrozenMap(g) for g in d["gates"]),
+    )
+
+
+def lineage_to_wire(g: Lineage) -> dict[str, Any]:
+    return {
+        "root": g.root,
+        "direction": g.direction,
+        "depth": g.depth,
+        "truncated": g.truncated,
+        "nodes": [
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "label": n.label,
+                "project": n.project,
+                "depth": n.depth,
+                "data": _plain(n.data),
+            }
+            for n in g.nodes
+        ],
+        "edges": [[e.source, e.target, e.kind] for e in g.edges],
+    }
+
+
+def lineage_from_wire(d: Mapping[str, Any]) -> Lineage:
+    return Lineage(
+        root=d["root"],
+        direction=d["direction"],
+        depth=d["depth"],
+        truncated=d["truncated"],
+        nodes=tuple(
+            LineageNode(
+                id=n["id"],
+                kind=n["kind"],
+                label=n["label"],
+                project=n["project"],
+                depth=n["depth"],
+                data=FrozenMap(n["data"]),
+            )
+            for n in d["nodes"]
+        ),
+        edges=tuple(LineageEdge(s, t, k) for s, t, k in d["edges"]),
+    )
+
+
+def model_detail_to_wire(m: ModelDetail) -> dict[str, Any]:
+    return {
+        "version": model_version_to_wire(m.version),
+        "run": None if m.run is None else run_to_wire(m.run),
+        "lineage": lineage_to_wire(m.lineage),
+        "alias": m.alias,
+    }
+
+
+def model_detail_from_wire(d: Mapping[str, Any]) -> ModelDetail:
+    return ModelDetail(
+        version=model_version_from_wire(d["version"]),
+        run=None if d["run"] is None else run_from_wire(d["run"]),
+        lineage=lineage_from_wire(d["lineage"]),
+        alias=d["alias"],
+    )

@@ -14,7 +14,8 @@ Manifest digest (scheme version 1)
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
 
-with the entries sorted by path (Unicode code point order, which is also the UTF-8 byte
+with the entries sorted by path (a reference file's entry also holds ``"ref": uri``;
+its ETag is not part of the digest) (Unicode code point order, which is also the UTF-8 byte
 order). For one file ``a.txt`` holding ``b"hello\\n"`` the text is::
 
     {"files":[{"digest":"5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03","path":"a.txt","size":6}],"version":1}
@@ -170,6 +171,8 @@ def validate_manifest(files: Iterable[ArtifactFile]) -> tuple[ArtifactFile, ...]
         validate_digest(entry.digest)
         if isinstance(entry.size, bool) or not isinstance(entry.size, int) or entry.size < 0:
             raise ValidationError(f"{entry.path!r} has size {_show(entry.size)}; sizes are >= 0")
+        if entry.ref is not None or entry.etag is not None:
+            validate_reference(entry)
         entries.append(entry)
     entries.sort(key=lambda e: e.path)
     paths: set[str] = set()
@@ -189,6 +192,31 @@ def validate_manifest(files: Iterable[ArtifactFile]) -> tuple[ArtifactFile, ...]
     return tuple(entries)
 
 
+REFERENCE_SCHEMES: Final = ("s3", "gs", "http", "https", "file")
+_REF: Final = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://[^\x00-\x20\x7f]+")
+
+
+def validate_reference(entry: ArtifactFile) -> None:
+    """A reference file's URI (``s3://bucket/key``, ``https://...``, ``file:///...``)
+    and the ETag its store reported. Nothing here fetches the URI."""
+    ref = entry.ref
+    if not isinstance(ref, str) or len(ref) > 2048 or not (m := _REF.fullmatch(ref)):
+        raise ValidationError(
+            f"{entry.path!r}: reference {_show(ref)} is not a URI such as s3://bucket/key "
+            "(at most 2,048 characters, no spaces or control characters)"
+        )
+    if m.group("scheme") not in REFERENCE_SCHEMES:
+        raise ValidationError(
+            f"{entry.path!r}: reference scheme {m.group('scheme')!r} is not supported; "
+            f"use one of {', '.join(REFERENCE_SCHEMES)}"
+        )
+    etag = entry.etag
+    if etag is not None and (
+        not isinstance(etag, str) or len(etag) > 200 or not etag.isprintable()
+    ):
+        raise ValidationError(f"{entry.path!r}: etag {_show(etag)} is not a short printable text")
+
+
 def manifest_digest(files: Iterable[ArtifactFile]) -> str:
     """The digest of a manifest: see "Manifest digest" in this module's docstring.
 
@@ -196,7 +224,12 @@ def manifest_digest(files: Iterable[ArtifactFile]) -> str:
     """
     entries = validate_manifest(files)
     payload = {
-        "files": [{"digest": e.digest, "path": e.path, "size": e.size} for e in entries],
+        "files": [
+            {"digest": e.digest, "path": e.path, "size": e.size}
+            if e.ref is None
+            else {"digest": e.digest, "path": e.path, "ref": e.ref, "size": e.size}
+            for e in entries
+        ],
         "version": MANIFEST_VERSION,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

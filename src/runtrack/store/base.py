@@ -28,15 +28,22 @@ Contract
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..entities import (
+    AliasEvent,
     ArtifactFile,
+    ArtifactInfo,
     ArtifactSpec,
     ArtifactVersion,
+    Lineage,
     MetricSeries,
+    ModelDetail,
+    ModelVersion,
     NewRun,
     Project,
+    RegisteredModel,
     RunBatch,
     RunRecord,
     RunSpec,
@@ -181,6 +188,143 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
         """The manifest of an artifact version. Raises ``ArtifactNotFoundError``."""
+
+    # -- artifacts: inputs, catalogue, aliases, deletion -------------------------------
+    @abc.abstractmethod
+    def use_artifact(self, run_id: str, ref: str) -> ArtifactVersion:
+        """Record that the run used the version ``ref`` names (``name:alias``,
+        ``name:vN``, or ``project/name:...`` for another project's) and return it.
+        Recorded once per run and version. Raises ``RunNotFoundError``,
+        ``ArtifactNotFoundError``, ``ValidationError``."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, project: str, type: str | None = None) -> list[ArtifactInfo]:
+        """The project's artifacts by name (of one type if given); [] for an unknown
+        project."""
+
+    @abc.abstractmethod
+    def list_artifact_versions(self, project: str, name: str) -> list[ArtifactVersion]:
+        """Every version of an artifact, oldest first. Raises ``ArtifactNotFoundError``."""
+
+    @abc.abstractmethod
+    def set_artifact_alias(
+        self,
+        project: str,
+        name: str,
+        alias: str,
+        version: str | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> ArtifactVersion | None:
+        """Point a custom alias at ``version`` (``vN`` or another alias; None removes
+        it), appending the change to the artifact's alias log. ``latest`` cannot be set."""
+
+    @abc.abstractmethod
+    def artifact_alias_history(
+        self, project: str, name: str, alias: str | None = None
+    ) -> list[AliasEvent]:
+        """Every change of the artifact's custom aliases (or of one), oldest first."""
+
+    @abc.abstractmethod
+    def delete_artifact_version(
+        self, project: str, ref: str, *, force: bool = False, actor: str
+    ) -> ArtifactVersion:
+        """Delete a version (blobs stay until ``gc``). Raises ``ConflictError`` while a
+        custom alias or a registered model version points at it, unless ``force``:
+        then the aliases are removed (audited) and those model versions deleted."""
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str, *, force: bool = False) -> None:
+        """Delete a run and everything recorded for it; the artifact versions it produced
+        stay (their ``created_by`` keeps its id). Raises ``ConflictError`` while a
+        registered model version was made by the run, unless ``force``."""
+
+    # -- lineage -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def lineage(
+        self,
+        root: str,
+        *,
+        project: str | None = None,
+        direction: str = "up",
+        depth: int | None = None,
+    ) -> Lineage:
+        """The graph from ``root`` upstream (``up``) or downstream (``down``), at most
+        ``depth`` edges away (None: all). ``root``: a run id (or ``run:<id>``), an artifact
+        reference (in ``project`` unless it names its own), ``dataset:<sha256>``, or a
+        registered model reference (``name@alias``, ``name/3``)."""
+
+    # -- model registry ----------------------------------------------------------------
+    @abc.abstractmethod
+    def register_model(
+        self,
+        name: str,
+        project: str,
+        ref: str,
+        *,
+        actor: str,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        """A new version of registered model ``name`` (created, owned by ``project``, on
+        first use) for the artifact version ``ref`` names in ``project``. Registering the
+        same artifact version again returns its existing model version."""
+
+    @abc.abstractmethod
+    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+        """Registered models by name (those owned by ``project`` if given)."""
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> RegisteredModel:
+        """Raises ``ModelNotFoundError``."""
+
+    @abc.abstractmethod
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of a registered model, oldest first."""
+
+    @abc.abstractmethod
+    def get_model_version(self, ref: str) -> ModelVersion:
+        """``name@alias``, ``name/3`` (or ``name@3``), ``name`` (the newest version)."""
+
+    @abc.abstractmethod
+    def model_detail(self, ref: str) -> ModelDetail:
+        """In one call: the model version, its run (config, provenance, metrics) and the
+        lineage upstream of its artifact version."""
+
+    @abc.abstractmethod
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> ModelVersion | None:
+        """Point ``alias`` at ``version`` (None removes it) once the model's promotion
+        gates pass, and append the change to the audit log. Raises
+        ``PromotionRefusedError`` (nothing changed) naming every unmet requirement."""
+
+    @abc.abstractmethod
+    def model_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """The audit log of the model's aliases (or of one), oldest first. Append-only:
+        no call edits or deletes it."""
+
+    @abc.abstractmethod
+    def model_version_at(self, name: str, alias: str, at: float) -> ModelVersion | None:
+        """The version ``alias`` pointed at at time ``at`` (epoch seconds); None if it
+        was not set then (or that version has since been deleted)."""
+
+    @abc.abstractmethod
+    def set_model_gates(self, name: str, gates: Sequence[Mapping[str, Any]]) -> RegisteredModel:
+        """Replace the promotion gates of a registered model (``[]`` removes them)."""
+
+    @abc.abstractmethod
+    def set_model_version_tags(
+        self, name: str, version: int, tags: Mapping[str, str]
+    ) -> ModelVersion:
+        """Merge tags into a model version's tags."""
 
     @abc.abstractmethod
     def referenced_digests(self) -> set[str]:

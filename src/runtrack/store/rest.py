@@ -16,19 +16,26 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import msgpack
 
 from ..entities import (
+    AliasEvent,
     ArtifactFile,
+    ArtifactInfo,
     ArtifactSpec,
     ArtifactVersion,
+    Lineage,
     MetricSeries,
+    ModelDetail,
+    ModelVersion,
     NewRun,
     Project,
+    RegisteredModel,
     RunBatch,
     RunRecord,
     RunSpec,
@@ -48,9 +55,15 @@ from ..errors import (
     error_from_code,
 )
 from ..protocol import (
+    alias_event_from_wire,
+    artifact_info_from_wire,
     batch_to_wire,
+    lineage_from_wire,
+    model_detail_from_wire,
+    model_version_from_wire,
     new_runs_to_wire,
     project_from_wire,
+    registered_model_from_wire,
     run_from_wire,
     series_from_wire,
     spec_to_json,
@@ -273,12 +286,187 @@ class RestStore(TrackingStore):
 
     def get_artifact_version(self, project: str, ref: str) -> ArtifactVersion:
         check_project(project)
-        return version_from_wire(self._call("GET", f"/projects/{project}/artifacts/{ref}"))
+        return version_from_wire(self._call("GET", f"/projects/{project}/artifacts/{_seg(ref)}"))
 
     def get_artifact_files(self, project: str, ref: str) -> tuple[ArtifactFile, ...]:
         check_project(project)
-        d = self._call("GET", f"/projects/{project}/artifacts/{ref}/files")
-        return tuple(ArtifactFile(f["path"], f["digest"], f["size"]) for f in d["files"])
+        d = self._call("GET", f"/projects/{project}/artifacts/{_seg(ref)}/files")
+        return tuple(
+            ArtifactFile(f["path"], f["digest"], f["size"], f.get("ref"), f.get("etag"))
+            for f in d["files"]
+        )
+
+    # -- artifacts: inputs, catalogue, aliases, deletion -------------------------------
+    def use_artifact(self, run_id: str, ref: str) -> ArtifactVersion:
+        check_existing_run_id(run_id)
+        _check_ref(ref)
+        return version_from_wire(self._call("POST", f"/runs/{run_id}/uses", body={"ref": ref}))
+
+    def list_artifacts(self, project: str, type: str | None = None) -> list[ArtifactInfo]:
+        check_project(project)
+        params = None if type is None else {"type": type}
+        d = self._call("GET", f"/projects/{project}/artifacts", params=params)
+        return [artifact_info_from_wire(x) for x in d]
+
+    def list_artifact_versions(self, project: str, name: str) -> list[ArtifactVersion]:
+        check_project(project)
+        d = self._call("GET", f"/projects/{project}/artifacts/{_seg(name)}/versions")
+        return [version_from_wire(x) for x in d]
+
+    def set_artifact_alias(
+        self,
+        project: str,
+        name: str,
+        alias: str,
+        version: str | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> ArtifactVersion | None:
+        _actor(actor)
+        check_project(project)
+        path = f"/projects/{project}/artifacts/{_seg(name)}/aliases/{_seg(alias)}"
+        if version is None:
+            self._call("DELETE", path, params=_some(reason=reason, actor=actor))
+            return None
+        d = self._call("PUT", path, body={"version": version, "reason": reason, "actor": actor})
+        return None if d is None else version_from_wire(d)
+
+    def artifact_alias_history(
+        self, project: str, name: str, alias: str | None = None
+    ) -> list[AliasEvent]:
+        check_project(project)
+        d = self._call(
+            "GET",
+            f"/projects/{project}/artifacts/{_seg(name)}/alias-history",
+            params=_some(alias=alias),
+        )
+        return [alias_event_from_wire(x) for x in d]
+
+    def delete_artifact_version(
+        self, project: str, ref: str, *, force: bool = False, actor: str
+    ) -> ArtifactVersion:
+        _actor(actor)
+        check_project(project)
+        d = self._call(
+            "DELETE",
+            f"/projects/{project}/artifacts/{_seg(ref)}",
+            params=_some(force="true" if force else None, actor=actor),
+            retry=False,
+        )
+        return version_from_wire(d)
+
+    def delete_run(self, run_id: str, *, force: bool = False) -> None:
+        check_existing_run_id(run_id)
+        self._call(
+            "DELETE", f"/runs/{run_id}", params=_some(force="true" if force else None), retry=False
+        )
+
+    # -- lineage -----------------------------------------------------------------------
+    def lineage(
+        self,
+        root: str,
+        *,
+        project: str | None = None,
+        direction: str = "up",
+        depth: int | None = None,
+    ) -> Lineage:
+        if not isinstance(root, str) or not root:
+            raise ValidationError("a lineage root is a run id, an artifact or model reference")
+        if direction not in ("up", "down"):
+            raise ValidationError(f"direction {direction!r} must be 'up' or 'down'")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
+            raise ValidationError(f"depth {depth!r} must be an integer >= 0 or None")
+        params = _some(root=root, project=project, direction=direction, depth=depth)
+        return lineage_from_wire(self._call("GET", "/lineage", params=params))
+
+    # -- model registry ----------------------------------------------------------------
+    def register_model(
+        self,
+        name: str,
+        project: str,
+        ref: str,
+        *,
+        actor: str,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion:
+        _actor(actor)
+        check_project(project)
+        body = {
+            "project": project,
+            "ref": ref,
+            "actor": actor,
+            "tags": None if tags is None else dict(tags),
+            "description": description,
+        }
+        return model_version_from_wire(
+            self._call("POST", f"/models/{_seg(name)}/versions", body=body)
+        )
+
+    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+        d = self._call("GET", "/models", params=_some(project=project))
+        return [registered_model_from_wire(x) for x in d]
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return registered_model_from_wire(self._call("GET", f"/models/{_seg(name)}"))
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        d = self._call("GET", f"/models/{_seg(name)}/versions")
+        return [model_version_from_wire(x) for x in d]
+
+    def get_model_version(self, ref: str) -> ModelVersion:
+        _check_ref(ref)
+        return model_version_from_wire(self._call("GET", "/model-versions", params={"ref": ref}))
+
+    def model_detail(self, ref: str) -> ModelDetail:
+        _check_ref(ref)
+        return model_detail_from_wire(self._call("GET", "/model-detail", params={"ref": ref}))
+
+    def set_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> ModelVersion | None:
+        _actor(actor)
+        path = f"/models/{_seg(name)}/aliases/{_seg(alias)}"
+        if version is None:
+            self._call("DELETE", path, params=_some(reason=reason, actor=actor))
+            return None
+        d = self._call("PUT", path, body={"version": version, "reason": reason, "actor": actor})
+        return None if d is None else model_version_from_wire(d)
+
+    def model_alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        d = self._call("GET", f"/models/{_seg(name)}/alias-history", params=_some(alias=alias))
+        return [alias_event_from_wire(x) for x in d]
+
+    def model_version_at(self, name: str, alias: str, at: float) -> ModelVersion | None:
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            raise ValidationError(f"at {at!r} must be a time (epoch seconds)")
+        d = self._call(
+            "GET", f"/models/{_seg(name)}/alias-history", params={"alias": alias, "at": at}
+        )
+        return None if d["version"] is None else model_version_from_wire(d["version"])
+
+    def set_model_gates(self, name: str, gates: Sequence[Mapping[str, Any]]) -> RegisteredModel:
+        body = {"gates": [dict(g) for g in gates] if isinstance(gates, list | tuple) else gates}
+        return registered_model_from_wire(
+            self._call("PUT", f"/models/{_seg(name)}/gates", body=body)
+        )
+
+    def set_model_version_tags(
+        self, name: str, version: int, tags: Mapping[str, str]
+    ) -> ModelVersion:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValidationError(f"model version {version!r} must be an integer >= 1")
+        d = self._call(
+            "PATCH", f"/models/{_seg(name)}/versions/{version}/tags", body={"tags": dict(tags)}
+        )
+        return model_version_from_wire(d)
 
     def referenced_digests(self) -> set[str]:
         return set(self._call("GET", "/maintenance/referenced-blobs")["digests"])
@@ -286,6 +474,29 @@ class RestStore(TrackingStore):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+
+def _seg(value: object) -> str:
+    """A path segment: names and references must not smuggle '/', '?' or '#'."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{value!r} must be a non-empty name")
+    return quote(value, safe=":@")
+
+
+def _check_ref(ref: object) -> str:
+    if not isinstance(ref, str) or not ref or len(ref) > 1000:
+        raise ValidationError(f"reference {ref!r} must be a non-empty string")
+    return ref
+
+
+def _actor(actor: object) -> str:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 250:
+        raise ValidationError("actor must be a non-empty name of at most 250 characters")
+    return actor
+
+
+def _some(**params: Any) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def _error(resp: httpx2.Response) -> RuntrackError:

@@ -49,6 +49,7 @@ from ..errors import (
     ValidationError,
 )
 from ..store.base import TrackingStore
+from .registry_contract import RegistryContract
 
 StoreFactory = Callable[..., TrackingStore]
 _counter = iter(range(10**9))
@@ -78,7 +79,7 @@ def op(seq: int, o: Any) -> OpRecord:
     return OpRecord(seq, o)
 
 
-class TrackingStoreContract:
+class TrackingStoreContract(RegistryContract):
     """Behaviour every ``TrackingStore`` must have."""
 
     @pytest.fixture

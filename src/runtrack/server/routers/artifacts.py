@@ -41,7 +41,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from ...artifacts.base import BLOCK_SIZE, EMPTY_DIGEST, validate_digest
-from ...entities import ArtifactSpec
+from ...entities import ArtifactFile, ArtifactSpec
 from ...errors import ArtifactNotFoundError, IntegrityError, ValidationError
 from ...protocol import spec_from_json, version_to_wire
 from ...validation import check_project
@@ -345,7 +345,7 @@ async def refuse_missing_blobs(
     is not stored or not held by ``project`` (knowing a digest gives no access to its
     content: a version cannot adopt another project's blob); None if all are there."""
     arts = artifacts(request)
-    digests = {validate_digest(f.digest) for spec in specs for f in spec.files}
+    digests = {validate_digest(f.digest) for spec in specs for f in spec.files if f.ref is None}
     if not digests:
         return None
 
@@ -398,9 +398,14 @@ def get_artifact_files(
 ) -> Response:
     check_project(project)
     files = store(request).get_artifact_files(project, ref)
-    return reply(
-        request, {"files": [{"path": f.path, "digest": f.digest, "size": f.size} for f in files]}
-    )
+    return reply(request, {"files": [file_wire(f) for f in files]})
+
+
+def file_wire(f: ArtifactFile) -> dict[str, Any]:
+    d: dict[str, Any] = {"path": f.path, "digest": f.digest, "size": f.size}
+    if f.ref is not None:
+        d["ref"], d["etag"] = f.ref, f.etag
+    return d
 
 
 # -- maintenance (gc) ------------------------------------------------------------------

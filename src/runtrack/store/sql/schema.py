@@ -41,7 +41,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0002"  # alembic head; checked against the migrations by a test
+SCHEMA_REVISION = "0003"  # alembic head; checked against the migrations by a test
 
 metadata = MetaData()
 
@@ -182,6 +182,7 @@ artifacts = Table(
     Column("name", String(250), nullable=False),
     Column("type", String(100), nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("next_idx", Integer),  # version numbers are never reused, even after a deletion
     UniqueConstraint("project_id", "name", name="uq_artifacts_project_name"),
 )
 
@@ -208,6 +209,8 @@ artifact_files = Table(
     Column("path", Text, primary_key=True),
     Column("digest", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
+    Column("ref", Text),  # reference file: its URI (the content stays there, not copied)
+    Column("etag", String(200)),  # reference file: the ETag/checksum its store reported
     Index("ix_artifact_files_digest", "digest"),
 )
 
@@ -224,7 +227,96 @@ run_outputs = Table(
     metadata,
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+    Index("ix_run_outputs_version", "version_id"),
 )
+
+run_uses = Table(
+    "run_uses",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", Integer, ForeignKey("artifact_versions.id"), primary_key=True),
+    Column("used_at", Float, nullable=False),
+    Index("ix_run_uses_version", "version_id"),
+)
+
+artifact_alias_events = Table(
+    "artifact_alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer),  # version index; NULL: the alias was not set
+    Column("to_version", Integer),  # NULL: the alias was removed
+    Column("actor", String(250), nullable=False),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_artifact_alias_events", "artifact_id", "alias", "at"),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),  # owner
+    Column("description", Text),
+    Column("gates", Text, nullable=False),  # JSON list of promotion gates
+    Column("next_version", Integer, nullable=False),  # never reused after a deletion
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),  # 1, 2, 3, ...
+    Column("artifact_version_id", Integer, ForeignKey("artifact_versions.id"), nullable=False),
+    Column("run_id", ID),  # the run that produced the artifact version
+    Column("tags", Text, nullable=False),  # JSON {key: value}
+    Column("description", Text),
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    UniqueConstraint("model_id", "artifact_version_id", name="uq_model_versions_artifact"),
+    Index("ix_model_versions_artifact", "artifact_version_id"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+model_alias_events = Table(
+    "model_alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer),  # NULL: the alias was not set
+    Column("to_version", Integer),  # NULL: the alias was removed
+    Column("actor", String(250), nullable=False),
+    Column("reason", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_model_alias_events", "model_id", "alias", "at"),
+)
+
+gc_rounds = Table(
+    "gc_rounds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),  # a round whose gc died ends here
+    Column("finished_at", Float),
+)
+
+# append-only tables: the migrations add triggers refusing UPDATE and DELETE on them
+AUDIT_TABLES = ("artifact_alias_events", "model_alias_events")
 
 users = Table(
     "users",

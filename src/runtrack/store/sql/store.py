@@ -7,6 +7,7 @@ lost on power failure. On PostgreSQL a commit is durable.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ from ...validation import (
 from .. import base
 from . import _artifacts, _metrics, _query
 from ._analyze import Analyzer
+from ._catalog import CatalogMethods
 from ._create import Checked, check_new_runs, check_spec, create_runs
 from ._engine import (
     DatabaseClock,
@@ -75,7 +77,7 @@ from .schema import (
 T = TypeVar("T")
 
 
-class SqlStore(base.TrackingStore):
+class SqlStore(CatalogMethods, base.TrackingStore):
     """Runs in a SQL database. ``url``: ``sqlite:///path`` or ``postgresql://...``.
 
     ``crash_after``: seconds without a heartbeat after which a running run is crashed,
@@ -384,7 +386,9 @@ class SqlStore(base.TrackingStore):
                 select(pv.section, pv.doc).where(pv.run_id == run_id).order_by(pv.section)
             )
         }
-        return to_record(row, name, outputs, provenance)
+        record = to_record(row, name, outputs, provenance)
+        used = _artifacts.used_by(conn, [run_id]).get(run_id)
+        return record if used is None else dataclasses.replace(record, used=used)
 
     def get_run(self, run_id: str) -> RunRecord:
         check_existing_run_id(run_id)
