@@ -27,6 +27,9 @@ _EXPORTS = {
     "Api": "runtrack.client.api",
     "RunView": "runtrack.client.api",
     "RuntrackError": "runtrack.errors",
+    "log_model": "runtrack.client._models",
+    "load_model": "runtrack.client._models",
+    "register_model": "runtrack.client._models",
     "errors": "runtrack.errors",
 }
 
@@ -39,6 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client._init import init as init
     from .client._init import log as log
     from .client._init import seed_everything as seed_everything
+    from .client._models import load_model as load_model
+    from .client._models import log_model as log_model
+    from .client._models import register_model as register_model
     from .client.api import Api as Api
     from .client.api import RunView as RunView
     from .client.run import Run as Run

@@ -60,7 +60,7 @@ def spec_to_json(spec: ArtifactSpec) -> dict[str, Any]:
         "name": spec.name,
         "type": spec.type,
         "digest": spec.digest,
-        "metadata": dict(spec.metadata),
+        "metadata": _plain(spec.metadata),
         "aliases": list(spec.aliases),
         "files": [file_to_wire(f) for f in spec.files],
     }
@@ -314,7 +314,7 @@ def version_to_wire(v: ArtifactVersion) -> dict[str, Any]:
         "created_by": v.created_by,
         "created_at": v.created_at.timestamp(),
         "aliases": list(v.aliases),
-        "metadata": dict(v.metadata),
+        "metadata": _plain(v.metadata),
     }
 
 

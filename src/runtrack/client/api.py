@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import settings as settings_mod
 from .._bulk import bulk_objects
-from ..entities import ArtifactFile, ArtifactVersion, FrozenMap, Project, RunRecord
+from ..entities import FrozenMap, Project, RunRecord
 from ..errors import ArtifactNotFoundError, ValidationError
+from ._registry_api import RegistryMethods
 from ._state import STATE
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class RunView:
         raise ArtifactNotFoundError(f"run {self._record.id} produced no artifact {name!r}")
 
 
-class Api:
+class Api(RegistryMethods):
     """Read access to runs. ``Api(url=...)`` picks a database; default like ``init``."""
 
     def __init__(
@@ -165,20 +166,14 @@ class Api:
         _live_runs_created(run_id)
         return RunView(self.store.get_run(run_id), self)
 
-    def artifact(self, ref: str, project: str | None = None) -> ArtifactVersion:
-        """``name``, ``name:vN`` or ``name:alias`` in ``project`` (default project)."""
-        return self.store.get_artifact_version(self._project(project), ref)
-
-    def artifact_files(self, ref: str, project: str | None = None) -> tuple[ArtifactFile, ...]:
-        return self.store.get_artifact_files(self._project(project), ref)
-
     def download_artifact(self, ref: str, dest: str | Path, project: str | None = None) -> Path:
         """Write the artifact version's files under ``dest`` (verified against their
         content hashes); returns ``dest``."""
-        from ..artifacts.manifest import materialize
+        handle = self.artifact_handle(ref, project)
+        return handle.download(Path(dest))
 
-        files = self.artifact_files(ref, project)
-        return materialize(files, self._artifacts_of(self._project(project)), Path(dest))
+    def _cache_dir(self) -> Path:
+        return (self._settings or settings_mod.load()).cache_dir
 
     def _project(self, project: str | None) -> str:
         if project is not None:

@@ -45,6 +45,7 @@ from ._views import RunConfig, RunSummary
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
     from ..store.base import TrackingStore
+    from ._artifact_use import ArtifactHandle
 
 log = logging.getLogger("runtrack")
 
@@ -227,6 +228,8 @@ class Run:
 
         if self._status != "running":
             raise RunFinishedError(f"run {self.id} is {self._status}; cannot log an artifact")
+        if isinstance(path, str) and "://" in path:
+            return self._log_reference(path, name, type, aliases, metadata)
         p = Path(path)
         if not p.exists():
             raise ValidationError(f"artifact path '{path}' does not exist")
@@ -255,6 +258,9 @@ class Run:
             )
             self._op(ArtifactOp(manifest(self._spool)))
             return None
+        return self._record_artifact(spec)
+
+    def _record_artifact(self, spec: ArtifactSpec) -> ArtifactVersion | None:
         if self._store is not None:
             try:
                 # a run may be created by its first shipment: have it created first
@@ -268,6 +274,108 @@ class Run:
                 pass
         self._op(ArtifactOp(spec))
         return None
+
+    def _log_reference(
+        self,
+        uri: str,
+        name: str | None,
+        type: str | None,
+        aliases: Sequence[str],
+        metadata: Mapping[str, Any] | None,
+    ) -> ArtifactVersion | None:
+        """A reference artifact: the objects stay at ``uri``; this process reads and
+        hashes them (the server never fetches a URI a client supplied)."""
+        from ..artifacts.manifest import (
+            REFERENCE_SCHEMES,
+            _json_copy,
+            manifest_digest,
+            validate_alias,
+            validate_artifact_name,
+            validate_artifact_type,
+        )
+        from ._artifact_use import hash_reference
+        from ._config import normalize_config
+
+        scheme = uri.partition("://")[0]
+        if scheme not in REFERENCE_SCHEMES:
+            raise ValidationError(
+                f"cannot reference {uri!r}: use one of {', '.join(REFERENCE_SCHEMES)}"
+            )
+        default_name = uri.rstrip("/").rsplit("/", 1)[-1] or "reference"
+        art_name = validate_artifact_name(name or _default_artifact_name(Path(default_name)))
+        art_type = validate_artifact_type(type or "reference")
+        if isinstance(aliases, str):
+            raise ValidationError(f"aliases must be a list of strings, not {aliases!r}")
+        alias_list = tuple(dict.fromkeys(validate_alias(a) for a in aliases))
+        frozen = _json_copy(normalize_config(metadata or {}))
+        if self._artifacts is None:  # disabled mode
+            return None
+        files = tuple(sorted(hash_reference(uri), key=lambda f: f.path))
+        spec = ArtifactSpec(
+            name=art_name,
+            type=art_type,
+            files=files,
+            digest=manifest_digest(files),
+            metadata=frozen,
+            aliases=alias_list,
+        )
+        return self._record_artifact(spec)
+
+    def log_model(self, obj: Any, name: str, **options: Any) -> ArtifactVersion | None:
+        """``runtrack.log_model(obj, name, run=self, ...)``: see there."""
+        from ._models import log_model
+
+        return log_model(obj, name, run=self, **options)
+
+    def use_artifact(self, ref: str, *, type: str | None = None) -> ArtifactHandle:
+        """Record that this run uses an artifact version and return a handle to it.
+
+        ``ref``: ``name:alias`` / ``name:vN`` / ``name`` (latest) in this run's project,
+        or ``project/name:alias`` for another project's. ``handle.download()`` returns a
+        local directory with its files, from a cache shared by every run on this machine
+        and verified against the content hashes. ``type``, when given, must match the
+        artifact's type. The edge version -> run is part of the lineage graph."""
+        from ._artifact_use import ArtifactHandle
+
+        if self._status != "running":
+            raise RunFinishedError(f"run {self.id} is {self._status}; cannot use an artifact")
+        if not isinstance(ref, str) or not ref:
+            raise ValidationError(f"artifact reference {ref!r} must be 'name:alias' or 'name:vN'")
+        project, sep, rest = ref.partition("/")
+        if not sep:
+            project, rest = self.project, ref
+        if self._store is not None:
+            self._sink.ensure_created()
+            version = self._store.use_artifact(self.id, ref)
+            store = self._store
+        else:  # offline or disabled: resolve from the configured store, record nothing
+            from .api import Api
+
+            store = Api().store
+            version = store.get_artifact_version(project, rest)
+            log.warning(
+                "run %s is %s: it uses %s, but the input is not recorded in its lineage",
+                self.id,
+                self.mode,
+                version.full_ref,
+            )
+        if type is not None and version.type != type:
+            raise ValidationError(
+                f"artifact {version.full_ref} has type {version.type!r}, not {type!r}"
+            )
+        files = store.get_artifact_files(version.project, version.ref)
+
+        def blobs() -> ArtifactStore:
+            if version.project == self.project and self._artifacts is not None:
+                return self._artifacts
+            from .. import settings as settings_mod
+            from ._state import STATE
+
+            s = settings_mod.load()
+            return STATE.artifact_store(s, version.project if s.url else None)
+
+        cache = self._cache_dir or Path.home() / ".runtrack" / "cache"
+        return ArtifactHandle(version, files, blobs, cache)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the store holds everything logged so far; False on timeout. Not

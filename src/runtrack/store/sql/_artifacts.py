@@ -76,6 +76,10 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return name, sel
 
 
+def _plain(m: Any) -> dict[str, Any]:
+    return m.to_dict() if isinstance(m, FrozenMap) else dict(m)
+
+
 def validate_spec(spec: ArtifactSpec) -> None:
     validate_artifact_name(spec.name)
     validate_artifact_type(spec.type)
@@ -139,7 +143,7 @@ def log_version(
                 digest=spec.digest,
                 size=spec.size,
                 file_count=len(spec.files),
-                metadata=dumps(dict(spec.metadata)),
+                metadata=dumps(_plain(spec.metadata)),
                 created_by=run_id,
                 created_at=now,
             )
