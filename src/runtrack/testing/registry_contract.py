@@ -53,7 +53,7 @@ def _run(store: TrackingStore, project: str = "reg", **ops: Any) -> str:
 
     spec: RunSpec = make_spec(project)
     store.create_run(spec)
-    records = []
+    records: list[OpRecord] = []
     if "summary" in ops:
         records.append(OpRecord(len(records) + 1, SummaryOp(ops["summary"])))
     if "tags" in ops:
