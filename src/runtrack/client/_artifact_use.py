@@ -269,16 +269,16 @@ def hash_reference(uri: str) -> list[ArtifactFile]:
 
         bucket, _, prefix = rest.partition("/")
         client = make_s3_client(os.environ.get("AWS_ENDPOINT_URL_S3"))
-        out = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", ()):
-                key = obj["Key"]
-                if key.endswith("/"):
-                    continue
-                out.append(_hash_one(f"s3://{bucket}/{key}", key[len(prefix) :]))
-        if not out:
+        keys: list[str] = []
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                keys += [o["Key"] for o in page.get("Contents", ()) if not o["Key"].endswith("/")]
+        except Exception as exc:  # botocore: credentials, network, no such bucket
+            raise ValidationError(f"cannot list {uri}: {exc}") from exc
+        if not keys:
             raise ValidationError(f"no objects under {uri}")
-        return out
+        return [_hash_one(f"s3://{bucket}/{key}", key[len(prefix) :]) for key in keys]
     name = rest.rstrip("/").rsplit("/", 1)[-1] or "file"
     return [_hash_one(uri, name)]
 

@@ -65,9 +65,10 @@ def log_model(
         )
         summary = {
             "flavor": doc.get("flavor"),
-            "model_class": doc.get("model_class"),
+            "model_class": doc.get("class"),
             "signature": doc.get("signature"),
-            "python": (doc.get("environment") or {}).get("python"),
+            "library": doc.get("library"),
+            "python": (doc.get("python") or {}).get("version"),
             **dict(metadata or {}),
         }
         version = target.log_artifact(

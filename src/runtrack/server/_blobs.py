@@ -609,7 +609,8 @@ def upload_area(store: ArtifactStore) -> UploadArea:
 # Which blobs the versions of a project reference
 # --------------------------------------------------------------------------------------
 def referenced_in_project(store: TrackingStore, project: str, digests: Iterable[str]) -> set[str]:
-    """The subset of ``digests`` that some artifact version of ``project`` references.
+    """The subset of ``digests`` that some artifact version of ``project`` references
+    as a stored file (reference files do not count).
 
     ``TrackingStore`` has no such question yet, so this asks the SQL store's tables
     directly (one indexed query per 500 digests); it belongs in the store contract.
@@ -640,7 +641,9 @@ def referenced_in_project(store: TrackingStore, project: str, digests: Iterable[
                 select(f.digest)
                 .distinct()
                 .select_from(joined)
-                .where(p.name == project, f.digest.in_(chunk))
+                # a reference file's digest grants nothing: its content is elsewhere,
+                # and anyone may write any digest into one
+                .where(p.name == project, f.digest.in_(chunk), f.ref.is_(None))
             )
             found.update(conn.execute(query).scalars())
     return found
