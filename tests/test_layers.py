@@ -14,6 +14,13 @@ FORBIDDEN = {
     "query": ("runtrack.client", "runtrack.cli", "runtrack.store", "runtrack.artifacts"),
     "client": ("runtrack.cli", "runtrack.server"),
     "server": ("runtrack.client", "runtrack.cli"),
+    "models": (
+        "runtrack.client",
+        "runtrack.cli",
+        "runtrack.server",
+        "runtrack.store",
+        "runtrack.artifacts",
+    ),
 }
 STDLIB_ONLY = (
     "entities.py",
