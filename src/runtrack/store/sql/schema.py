@@ -16,6 +16,13 @@ Layout, and why:
 * ``metric_chunks`` keeps the metric series apart from the metadata, columnar and
   compressed: one row holds up to ``CHUNK_POINTS`` points of one key (see ``_codec``).
 * ``run_streams`` is the idempotency ledger: the last applied ``seq`` of each stream.
+* ``artifacts``, ``artifact_versions``, ``artifact_files`` (a manifest; reference files
+  carry their URI and ETag), ``artifact_aliases``; ``run_outputs`` and ``run_uses`` are
+  the lineage edges run -> version and version -> run. ``registered_models``,
+  ``model_versions`` and ``model_aliases`` are the registry; ``artifact_alias_events``
+  and ``model_alias_events`` its audit log, append-only (triggers refuse UPDATE and
+  DELETE). ``next_idx`` / ``next_version`` keep numbers from being reused after a
+  deletion. ``gc_rounds`` lets writers wait for a garbage collection in progress.
 * ``users``, ``api_tokens`` and ``project_members`` belong to the team server's
   authentication (``runtrack.server.users``). A token is stored only as the SHA-256 of
   its text (plus its first 8 characters, to tell tokens apart in listings); a password
