@@ -162,6 +162,7 @@ def test_log_register_promote_and_load_in_a_fresh_process(tmp_path: Path) -> Non
     assert m.run is not None and m.config["C"] == 0.87 and m.metrics["auc"] == 0.87
     labels = {d["label"] for d in m.datasets}
     assert "churn-data:v0" in labels and "data" in labels  # artifact and raw dataset
+    assert api.lineage("churn/2").root == api.lineage("churn@production").root == m.lineage.root
     [event] = api.model_history("churn", alias="production")
     assert (event.to_version, event.reason) == (2, "beats v1 on AUC")
     assert api.model_history("churn", alias="production", at=before) is None

@@ -17,6 +17,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("runtrack.cli.db", "db", "Database schema: show the revision, upgrade."),
     "server": ("runtrack.cli.server", "server", "Run the team server (REST API)."),
     "admin": ("runtrack.cli.admin", "admin", "Team server users, API tokens and project roles."),
+    "artifacts": (
+        "runtrack.cli.artifacts",
+        "artifacts",
+        "Artifacts: list, show, download, aliases, history, delete.",
+    ),
+    "models": (
+        "runtrack.cli.models",
+        "models",
+        "Model registry: list, show, register, aliases, history, gates.",
+    ),
+    "lineage": (
+        "runtrack.cli.lineage",
+        "lineage",
+        "Where an artifact, model or run came from (or what came of it).",
+    ),
+    "rm": ("runtrack.cli.delete", "rm", "Delete runs (asks first on a terminal)."),
 }
 
 

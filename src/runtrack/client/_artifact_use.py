@@ -33,9 +33,11 @@ from ..errors import IntegrityError, ValidationError
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
 
+
 def _marker(directory: Path) -> Path:
     """Beside the directory, not in it: a download holds exactly the artifact's files."""
     return directory.with_name(directory.name + ".complete.json")
+
 
 Progress = Callable[[int, int], None]
 

@@ -9,6 +9,7 @@ that one), or ``project/name:alias`` anywhere. Model references are ``name@alias
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -261,6 +262,14 @@ class RegistryMethods(abc.ABC):
         ``dataset:<sha256>``, or a model reference (``churn@production``)."""
         if not isinstance(ref, str) or not ref:
             raise ValidationError("lineage needs a run id, an artifact or model reference")
+        if re.fullmatch(r"[^/@:]+/[0-9]+", ref):  # name/3: a registered model's version
+            from ..errors import ModelNotFoundError
+
+            try:
+                self.store.get_model(ref.partition("/")[0])
+                ref = ref.replace("/", "@", 1)
+            except ModelNotFoundError:
+                pass
         if ref.startswith(("run:", "dataset:")) or "@" in ref:
             return self.store.lineage(ref, project=project, direction=direction, depth=depth)
         if ":" not in ref and "/" not in ref:  # a run id, or an artifact's latest version
