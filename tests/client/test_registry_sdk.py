@@ -149,6 +149,8 @@ def test_log_register_promote_and_load_in_a_fresh_process(tmp_path: Path) -> Non
             assert logged is not None and logged.type == "model"
             versions.append(runtrack.register_model("churn-model:latest", "churn"))
     assert [v.version for v in versions] == [1, 2]
+    by_run = runtrack.register_model(f"run:{run.id}", "churn")  # the run's model artifact
+    assert by_run.version == 2
     api = runtrack.Api()
     api.set_gates("churn", [{"aliases": ["production"], "metrics": {"auc": ">= 0.85"}}])
     with pytest.raises(PromotionRefusedError, match=r"auc = 0\.81"):

@@ -139,6 +139,23 @@ class ModelView:
         return load_model_dir(self.download())
 
 
+def _run_ref(store: TrackingStore, ref: str) -> str | None:
+    """The run id when ``ref`` names a run (``run:<id>``, or a bare existing run id)."""
+    from ..errors import NotFoundError
+
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("run:"):
+        return ref[4:]
+    if ":" in ref or "/" in ref:
+        return None
+    try:
+        store.run_project(ref)
+    except (NotFoundError, ValidationError):
+        return None
+    return ref
+
+
 class RegistryMethods(abc.ABC):
     """Mixed into ``Api``."""
 
@@ -297,9 +314,22 @@ class RegistryMethods(abc.ABC):
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> ModelVersion:
-        """Register the artifact version ``ref`` as a new version of model ``name``
-        (created on first use). Registering it again returns the same version."""
-        proj, rest = self._locate(ref, project)
+        """Register the artifact version ``ref`` (or a run's model artifact: ``run:<id>``)
+        as a new version of model ``name`` (created on first use). Registering it again
+        returns the same version."""
+        run_id = _run_ref(self.store, ref)
+        if run_id is not None:  # the run's model artifact
+            record = self.store.get_run(run_id)
+            found = [v for v in record.outputs if v.type == "model"]
+            if len(found) != 1:
+                names = ", ".join(v.ref for v in found) or "none"
+                raise ValidationError(
+                    f"run {run_id} logged {len(found)} model artifacts ({names}): name the "
+                    "artifact version to register, e.g. churn-model:v3"
+                )
+            proj, rest = record.project, found[0].ref
+        else:
+            proj, rest = self._locate(ref, project)
         return self.store.register_model(
             name, proj, rest, actor=actor(), tags=tags, description=description
         )
