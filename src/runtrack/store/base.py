@@ -28,7 +28,7 @@ Contract
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..entities import (
@@ -49,8 +49,13 @@ from ..entities import (
     RunSpec,
     WriteResult,
 )
+from ..errors import ValidationError
 
 MAX_NEW_RUNS = 1000  # runs in one create_runs call
+_NO_ROUNDS = (
+    "gc needs direct access to the database (runtrack gc --db URL --artifacts URL) or, "
+    "against a team server, its admin route (runtrack gc with RUNTRACK_URL set)"
+)
 
 
 class TrackingStore(abc.ABC):
@@ -279,6 +284,11 @@ class TrackingStore(abc.ABC):
     def get_model(self, name: str) -> RegisteredModel:
         """Raises ``ModelNotFoundError``."""
 
+    def model_project(self, name: str) -> str:
+        """The project owning a registered model (a server's permission checks ask it
+        before every registry call: stores answer it cheaply)."""
+        return self.get_model(name).project
+
     @abc.abstractmethod
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         """Every version of a registered model, oldest first."""
@@ -329,6 +339,40 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def referenced_digests(self) -> set[str]:
         """Every blob digest a manifest references (what ``gc`` must keep)."""
+
+    # -- garbage collection of artifact blobs (protocol: runtrack.store.gc) ------------
+    def referenced_among(self, digests: Iterable[str]) -> set[str]:
+        """The digests among ``digests`` that some manifest references (one gc round's
+        question). The default filters :meth:`referenced_digests`."""
+        return self.referenced_digests() & set(digests)
+
+    def begin_gc_round(self, lease: float) -> int:
+        """Begin (and commit) a gc round that is over ``lease`` seconds from now by the
+        store's clock unless renewed; its id. Stores without rounds raise
+        ``ValidationError``: gc needs direct access to the database."""
+        raise ValidationError(_NO_ROUNDS)
+
+    def renew_gc_round(self, round_id: int, lease: float) -> None:
+        """Move a live round's end to ``lease`` seconds from now. ``ConflictError`` if the
+        round is over (finished or expired): it must then delete nothing more."""
+        raise ValidationError(_NO_ROUNDS)
+
+    def finish_gc_round(self, round_id: int) -> None:
+        """End a round (writers waiting for it go on)."""
+        raise ValidationError(_NO_ROUNDS)
+
+    def gc_mark(self) -> int | None:
+        """An id below which every gc round is over now (taken by a writer before it puts
+        or checks its blobs); None for a store without rounds."""
+        return None
+
+    def wait_for_gc_rounds(self, since: int | None = None) -> bool:
+        """Wait until every gc round live now has finished or expired; return whether a
+        round may have deleted blobs since the mark ``since`` (always True if ``since`` is
+        None). Called by a writer after its version committed. A store without rounds
+        returns False at once: no gc round of its own can delete anything (gc against a
+        team server runs on the server, which checks the versions it records itself)."""
+        return False
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - concrete no-op default on purpose

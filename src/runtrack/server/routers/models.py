@@ -54,7 +54,7 @@ def _name_of_ref(ref: str) -> str:
 
 
 def _owner(s: TrackingStore, name: str) -> str:
-    return s.get_model(name).project
+    return s.model_project(name)
 
 
 def _check(request: Request, principal: Principal, name: str, role: Role) -> None:

@@ -216,8 +216,7 @@ class CatalogMethods(abc.ABC):
         if root.startswith("artifact:"):
             return "artifact", self._version_id(conn, project, root[9:])[0]
         if "@" in root:
-            mv, _ = _registry.get_version(conn, root)
-            return "artifact", self._version_id(conn, None, mv.artifact.full_ref)[0]
+            return "artifact", _registry.get_version_with_id(conn, root)[2]
         if ":" not in root and "/" not in root:
             try:
                 if _lineage.run_exists(conn, root):
@@ -310,9 +309,8 @@ class CatalogMethods(abc.ABC):
         _registry.parse_model_ref(ref)
 
         def go(conn: Connection) -> ModelDetail:
-            version, alias = _registry.get_version(conn, ref)
+            version, alias, vid = _registry.get_version_with_id(conn, ref)
             run = None if version.run_id is None else self._load_run(conn, version.run_id)
-            vid = self._version_id(conn, None, version.artifact.full_ref)[0]
             graph = _lineage.walk(conn, ("artifact", vid), "up", None)
             return ModelDetail(version=version, run=run, lineage=graph, alias=alias)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ...entities import Lineage, LineageEdge, LineageNode, utc_from_timestamp
@@ -197,9 +197,14 @@ def _build(
         )
     dataset_info: dict[str, tuple[str, str]] = {}
     i = run_inputs.c
-    for part in _chunks(datasets_seen):
-        for d in conn.execute(select(i.digest, i.path).where(i.digest.in_(part))):
-            dataset_info.setdefault(d.digest, (d.path, d.path.rsplit("/", 1)[-1]))
+    for part in _chunks(datasets_seen):  # one path per digest, however many runs read it
+        query = (
+            select(i.digest, func.min(i.path).label("path"))
+            .where(i.digest.in_(part))
+            .group_by(i.digest)
+        )
+        for d in conn.execute(query):
+            dataset_info[d.digest] = (d.path, d.path.rsplit("/", 1)[-1])
     for digest, level in datasets_seen.items():
         path, label = dataset_info.get(digest, ("", digest[:12]))
         ids[f"d{digest}"] = f"dataset:{digest}"

@@ -250,8 +250,15 @@ def _model_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
 def model_project(conn: Connection, name: str) -> str:
     """The project owning a registered model (for permission checks)."""
     validate_model_name(name)
-    pid = _model_row(conn, name).project_id
-    return str(conn.execute(select(projects.c.name).where(projects.c.id == pid)).scalar_one())
+    m, p = registered_models.c, projects.c
+    project = conn.execute(
+        select(p.name)
+        .select_from(registered_models.join(projects, p.id == m.project_id))
+        .where(m.name == name)
+    ).scalar()
+    if project is None:
+        raise ModelNotFoundError(f"no registered model {name!r}")
+    return str(project)
 
 
 def _to_versions(conn: Connection, rows: Sequence[Any], model: str) -> list[ModelVersion]:
@@ -292,6 +299,12 @@ def _to_versions(conn: Connection, rows: Sequence[Any], model: str) -> list[Mode
 
 def get_version(conn: Connection, ref: str) -> tuple[ModelVersion, str | None]:
     """The version a reference names, and the alias it named (if any)."""
+    version, alias, _ = get_version_with_id(conn, ref)
+    return version, alias
+
+
+def get_version_with_id(conn: Connection, ref: str) -> tuple[ModelVersion, str | None, int]:
+    """``get_version`` and the id of the artifact version behind it."""
     name, sel = parse_model_ref(ref)
     model = _model_row(conn, name)
     mv = model_versions.c
@@ -314,7 +327,7 @@ def get_version(conn: Connection, ref: str) -> tuple[ModelVersion, str | None]:
     ).first()
     if row is None:
         raise ModelNotFoundError(f"registered model {name!r} has no version {number}")
-    return _to_versions(conn, [row], name)[0], alias
+    return _to_versions(conn, [row], name)[0], alias, int(row.artifact_version_id)
 
 
 def list_versions(conn: Connection, name: str) -> list[ModelVersion]:
