@@ -216,6 +216,15 @@ class ArtifactStore(abc.ABC):
         """
 
     # -- helpers built on the primitives -----------------------------------------------
+    def touch(self, digest: str) -> bool:
+        """Whether the blob is stored, recording a put of it now if so (as ``put`` of
+        content already stored does, so :meth:`last_put` moves) without sending its bytes:
+        what a client that knows a file's digest (``hashcache``) does instead of a put.
+
+        The default only asks :meth:`exists`; backends that keep ``last_put`` override it.
+        """
+        return self.exists(digest)
+
     def put_bytes(self, data: bytes, *, expected_digest: str | None = None) -> BlobInfo:
         """``put`` for content already in memory."""
         return self.put(io.BytesIO(data), expected_digest=expected_digest)
@@ -317,12 +326,18 @@ def _create_temp(directory: Path, *, mode: int) -> tuple[Path, io.BufferedWriter
 
     ``mode`` is filtered by the umask like any new file's. Raises ``OSError``.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    made = False
     while True:
         path = directory / f".rt-{secrets.token_hex(8)}.tmp"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, mode)
         except FileExistsError:  # pragma: no cover - 64 random bits collided
+            continue
+        except FileNotFoundError:  # the directory is missing: made once, not at every call
+            if made:
+                raise
+            directory.mkdir(parents=True, exist_ok=True)
+            made = True
             continue
         return path, open(fd, "wb")  # the caller closes it
 

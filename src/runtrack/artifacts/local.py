@@ -7,7 +7,9 @@ Layout::
       tmp/.rt-<random>.tmp            puts in progress (same filesystem as sha256/)
 
 How a put stays atomic and stores each blob once: the bytes are streamed into a new temp
-file in ``tmp/`` while being hashed, flushed to disk (``fsync``) and made read-only; then
+file in ``tmp/`` while being hashed (with ``O_DIRECT``, bypassing the page cache, where
+the filesystem allows it: see ``_blobfile``), flushed to disk (``fsync``) and made
+read-only; then
 the temp is hard-linked to its final name. ``link`` fails if the name exists, so when
 several threads or processes put the same content at once exactly one link wins
 (``created=True``) and the others discard their temps (``created=False``); readers only
@@ -31,13 +33,12 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from ..errors import ArtifactNotFoundError, IntegrityError, StoreError, ValidationError
+from ._blobfile import BlobFile, Buffers
 from .base import (
     ArtifactStore,
     BinarySource,
     BlobInfo,
-    _create_temp,
     _unlink_quietly,
-    copy_and_hash,
     is_digest,
     validate_digest,
 )
@@ -57,10 +58,15 @@ class LocalArtifactStore(ArtifactStore):
     cluster filesystems). Everything else is as in the ``ArtifactStore`` contract; here
     exactly one of several racing puts of new content reports ``created=True`` (on
     filesystems with hard links). Raises ``StoreError`` if ``root`` cannot be used.
+
+    ``direct_io``: write new blobs with ``O_DIRECT`` where the filesystem accepts it
+    (False: always through the page cache). Each thread reuses one 1 MiB buffer.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, direct_io: bool = True) -> None:
         self._root = Path(root).absolute()
+        self._direct = direct_io
+        self._buffers = Buffers()
         self._blobs = self._root / "sha256"
         self._tmp = self._root / "tmp"
         try:
@@ -85,42 +91,41 @@ class LocalArtifactStore(ArtifactStore):
         if expected_digest is not None:
             validate_digest(expected_digest)
         try:
-            temp, handle = _create_temp(self._tmp, mode=0o600)
+            temp = BlobFile(self._tmp, direct=self._direct)
         except OSError as exc:
             raise StoreError(f"local artifact store: cannot create a temp file: {exc}") from exc
         try:
-            with handle:
-                digest, size = copy_and_hash(
-                    source, handle.write, read_error=ValidationError, write_error=StoreError
+            digest, size = temp.fill(source, self._buffers.get())
+            if expected_digest is not None and digest != expected_digest:
+                raise IntegrityError(
+                    f"the content hashes to {digest} ({size} bytes), not to the expected "
+                    f"{expected_digest}; nothing was stored"
                 )
-                if expected_digest is not None and digest != expected_digest:
-                    raise IntegrityError(
-                        f"the content hashes to {digest} ({size} bytes), not to the expected "
-                        f"{expected_digest}; nothing was stored"
-                    )
-                final = self._path(digest)
-                if final.is_file():
-                    _touch(final)
-                    return BlobInfo(digest, size, created=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, BLOB_MODE)
-            return BlobInfo(digest, size, created=self._publish(temp, final))
+            final = self._path(digest)
+            if _touch(final):
+                return BlobInfo(digest, size, created=False)
+            temp.seal(BLOB_MODE)
+            temp.close()
+            return BlobInfo(digest, size, created=self._publish(temp.path, final))
         except OSError as exc:
             raise StoreError(f"local artifact store: cannot store a blob: {exc}") from exc
         finally:
-            _unlink_quietly(temp)
+            temp.close()
+            _unlink_quietly(temp.path)
 
     def _publish(self, temp: Path, final: Path) -> bool:
         """Give the complete temp its final name; False if another put got there first."""
-        final.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(temp, final)
         except FileExistsError:
             return False
+        except FileNotFoundError:  # the first blob of its fan-out directory
+            final.parent.mkdir(parents=True, exist_ok=True)
+            return self._publish(temp, final)
         except OSError:  # no hard links here (some FUSE/SMB mounts): rename instead
             if final.is_file():
                 return False
+            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, final)
         _fsync_dir(final.parent)
         return True
@@ -136,6 +141,9 @@ class LocalArtifactStore(ArtifactStore):
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).is_file()
+
+    def touch(self, digest: str) -> bool:
+        return _touch(self._path(digest))
 
     def size(self, digest: str) -> int:
         path = self._path(digest)
@@ -240,10 +248,14 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _touch(path: Path) -> None:
-    """Mark a blob as put now (``last_put``); a race with ``gc`` deleting it is harmless:
-    the caller then finds it missing only if gc ignored the grace period."""
+def _touch(path: Path) -> bool:
+    """Mark a blob as put now (``last_put``); False if there is no such blob. A race with
+    ``gc`` deleting it is harmless: whoever records a version referencing the blob checks
+    that it still exists once gc's rounds are over (``runtrack.store.gc``)."""
     try:
         os.utime(path)
     except FileNotFoundError:
-        pass
+        return False
+    except PermissionError:  # a blob of another user on a shared store: exists, kept as is
+        return path.is_file()
+    return True

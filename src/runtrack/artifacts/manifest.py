@@ -35,25 +35,34 @@ macOS (which may store NFD) and on Linux gives one digest.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import re
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..entities import ArtifactFile, ArtifactSpec, FrozenMap
 from ..errors import IntegrityError, ValidationError
-from .base import BLOCK_SIZE, ArtifactStore, BinarySource, validate_digest
+from .base import BLOCK_SIZE, ArtifactStore, validate_digest
+
+if TYPE_CHECKING:
+    from .hashcache import HashCache
 
 __all__ = [
+    "DEFAULT_WORKERS",
     "MANIFEST_VERSION",
     "MAX_PATH_BYTES",
     "MAX_SEGMENT_BYTES",
     "Progress",
     "build_manifest",
+    "local_files",
     "manifest_digest",
     "materialize",
     "validate_alias",
@@ -68,6 +77,11 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # progress(done_bytes, total_bytes)
 
 MANIFEST_VERSION: Final = 1
+# files hashed and stored at once by build_manifest: two per core (one hashing while the
+# other waits for the disk), at least 4 (remote stores wait for the network), at most 16
+DEFAULT_WORKERS: Final = min(16, max(4, 2 * (os.cpu_count() or 1)))
+_GROUP_FILES: Final = 32  # small files stored by one task of build_manifest's threads
+_GROUP_BYTES: Final = 4 << 20
 MAX_PATH_BYTES: Final = 1024
 MAX_SEGMENT_BYTES: Final = 255
 
@@ -75,6 +89,7 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHORT_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _VERSION_SHAPED: Final = re.compile(r"[vV][0-9]+")
 _NAME_RULE: Final = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 
 
 def _show(value: object, limit: int = 80) -> str:
@@ -143,7 +158,7 @@ def validate_manifest_path(p: object) -> str:
         raise bad(f"it is {len(encoded)} bytes long; the limit is {MAX_PATH_BYTES}")
     if "\\" in p:
         raise bad("it contains a backslash; paths use '/' only")
-    if any(unicodedata.category(ch) == "Cc" for ch in p):
+    if _CONTROL.search(p):
         raise bad("it contains a control character")
     if p.startswith("/"):
         raise bad("it is absolute; paths are relative to the artifact's root")
@@ -248,6 +263,8 @@ def build_manifest(
     metadata: Mapping[str, Any] | None = None,
     aliases: Sequence[str] = (),
     progress: Progress | None = None,
+    hash_cache: HashCache | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> ArtifactSpec:
     """Put the file or directory at ``path`` into ``store`` and describe it.
 
@@ -260,62 +277,173 @@ def build_manifest(
       raises ``ValidationError``.
 
     ``progress(done_bytes, total_bytes)`` is called with ``(0, total)`` first and after
-    every block stored. Names, type, aliases (duplicates dropped), metadata (must be
-    JSON-serialisable; stored as a JSON copy) and every path are validated before
-    anything is stored. Entries record what was actually stored, so a file that changes
-    during the build is recorded as it was read.
+    every block stored (from worker threads, one call at a time, ``done`` increasing).
+    Names, type, aliases (duplicates dropped), metadata (must be JSON-serialisable;
+    stored as a JSON copy) and every path are validated before anything is stored.
+    Entries record what was actually stored, so a file that changes during the build is
+    recorded as it was read.
+
+    ``hash_cache``: a file whose digest the cache knows (same path and ``stat``) and
+    whose blob ``store`` still has (``store.touch``) is not read at all; the digests of
+    the files read are recorded in it (see ``runtrack.artifacts.hashcache``).
+    ``workers``: how many files are hashed and stored at once (threads: SHA-256 and the
+    I/O release the GIL). Each file is stored by one ``store.put``, with that call's
+    guarantees (on a local store: written, flushed to disk, then linked into place). If a
+    put fails the error is raised once the puts in progress have ended; blobs already
+    stored stay (``gc`` removes them if no version comes to reference them).
     """
     name = validate_artifact_name(name)
     type = validate_artifact_type(type)
     if isinstance(aliases, str):
         raise ValidationError(f"aliases must be a list of strings, not the string {aliases!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValidationError(f"workers must be an int >= 1, not {workers!r}")
     alias_list = tuple(dict.fromkeys(validate_alias(a) for a in aliases))
     frozen_metadata = _json_copy(metadata)
     found = _scan(Path(path))
 
-    total = sum(size for _, _, size in found)
-    done = 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
-
-    if progress is not None:
-        progress(0, total)
-    files: list[ArtifactFile] = []
-    for rel, fs_path, _ in found:
-        try:
-            handle = open(fs_path, "rb")  # noqa: SIM115 - closed just below
-        except OSError as exc:
-            raise ValidationError(f"cannot read {fs_path!r}: {exc.strerror}") from exc
-        with handle:
-            info = store.put(_CountingReader(handle, advance))
-        files.append(ArtifactFile(path=rel, digest=info.digest, size=info.size))
-    entries = tuple(files)
+    counter = _Counter(progress, sum(st.st_size for _, _, st in found))
+    counter.advance(0)
+    stored = _Storing(store, counter, hash_cache)
+    if workers == 1 or len(found) == 1:
+        entries = [stored.one(item) for item in found]
+    else:
+        entries = stored.many(found, workers)
+    if hash_cache is not None:
+        hash_cache.record(stored.fresh, hashed_at_ns=stored.hashed_at_ns)
+    files = tuple(entries)
     return ArtifactSpec(
         name=name,
         type=type,
-        files=entries,
-        digest=manifest_digest(entries),
+        files=files,
+        digest=manifest_digest(files),
         metadata=frozen_metadata,
         aliases=alias_list,
     )
 
 
-class _CountingReader:
-    """Reports each block read from ``inner`` to ``advance`` (bytes so far, as they go)."""
+def local_files(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{manifest path: filesystem path}`` of the files :func:`build_manifest` would
+    store for ``path`` now (to put a file of a recorded version again)."""
+    return {label: fs_path for label, fs_path, _ in _scan(Path(path))}
 
-    def __init__(self, inner: BinarySource, advance: Callable[[int], None]) -> None:
+
+class _Counter:
+    """Bytes stored so far, reported to ``progress`` one call at a time (thread-safe)."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._lock = threading.Lock()
+        self.cancelled = threading.Event()  # set when the build failed: stop reading
+
+    def advance(self, n: int) -> None:
+        if self.cancelled.is_set():
+            raise _Cancelled
+        if self._progress is None:
+            return
+        with self._lock:
+            self._done += n
+            self._progress(self._done, self._total)
+
+
+class _Cancelled(Exception):
+    """Raised into the reads of a put when another put of the build failed."""
+
+
+class _Storing:
+    """Stores the files of one build: cache hits are touched, the rest put."""
+
+    def __init__(self, store: ArtifactStore, counter: _Counter, cache: HashCache | None) -> None:
+        self._store = store
+        self._counter = counter
+        self._cache = cache
+        self.hashed_at_ns = time.time_ns()  # before any file is read
+        self.fresh: list[tuple[str, os.stat_result, str]] = []  # for the cache
+        self._lock = threading.Lock()
+
+    def one(self, item: tuple[str, str, os.stat_result]) -> ArtifactFile:
+        label, fs_path, st = item
+        if self._cache is not None:
+            known = self._cache.lookup(fs_path, st)
+            if known is not None and self._store.touch(known):
+                self._counter.advance(st.st_size)
+                return ArtifactFile(path=label, digest=known, size=st.st_size)
+        try:
+            handle = open(fs_path, "rb", buffering=0)  # noqa: SIM115 - closed just below
+        except OSError as exc:
+            raise ValidationError(f"cannot read {fs_path!r}: {exc.strerror}") from exc
+        with handle:
+            before = os.fstat(handle.fileno())
+            info = self._store.put(_CountingReader(handle, self._counter.advance))
+            after = os.fstat(handle.fileno())
+        if self._cache is not None and info.size == before.st_size and _same(before, after):
+            with self._lock:
+                self.fresh.append((fs_path, before, info.digest))
+        return ArtifactFile(path=label, digest=info.digest, size=info.size)
+
+    def many(
+        self, found: list[tuple[str, str, os.stat_result]], workers: int
+    ) -> list[ArtifactFile]:
+        """Every item stored by ``workers`` threads, largest first, small files in groups
+        (a task per 40 kB file would cost more than storing it); entries in order."""
+        order = sorted(range(len(found)), key=lambda i: -found[i][2].st_size)
+        groups: list[list[int]] = []
+        size = 0
+        for i in order:
+            if not groups or len(groups[-1]) >= _GROUP_FILES or size >= _GROUP_BYTES:
+                groups.append([])
+                size = 0
+            groups[-1].append(i)
+            size += found[i][2].st_size
+
+        def store(group: list[int]) -> list[tuple[int, ArtifactFile]]:
+            return [(i, self.one(found[i])) for i in group]
+
+        out: list[ArtifactFile | None] = [None] * len(found)
+        with ThreadPoolExecutor(workers, thread_name_prefix="runtrack-put") as pool:
+            futures = [pool.submit(store, group) for group in groups]
+            try:
+                for future in as_completed(futures):
+                    for i, entry in future.result():
+                        out[i] = entry
+            except BaseException:
+                self._counter.cancelled.set()
+                for future in futures:
+                    future.cancel()
+                raise
+        return [entry for entry in out if entry is not None]
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino, a.st_dev) == (
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+        b.st_ino,
+        b.st_dev,
+    )
+
+
+class _CountingReader:
+    """Reports each block read from a file to ``advance`` (bytes so far, as they go)."""
+
+    def __init__(self, inner: io.RawIOBase, advance: Callable[[int], None]) -> None:
         self._inner = inner
         self._advance = advance
 
     def read(self, size: int = -1, /) -> bytes:
-        chunk = self._inner.read(size)
+        chunk = self._inner.read(size) or b""
         if chunk:
             self._advance(len(chunk))
         return chunk
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        n = self._inner.readinto(buffer) or 0
+        if n:
+            self._advance(n)
+        return n
 
 
 def _json_copy(metadata: Mapping[str, Any] | None) -> FrozenMap:
@@ -330,8 +458,8 @@ def _json_copy(metadata: Mapping[str, Any] | None) -> FrozenMap:
     return FrozenMap(data)
 
 
-def _scan(path: Path) -> list[tuple[str, str, int]]:
-    """``(manifest path, filesystem path, size)`` of every file to store, sorted."""
+def _scan(path: Path) -> list[tuple[str, str, os.stat_result]]:
+    """``(manifest path, absolute filesystem path, stat)`` of every file to store, sorted."""
     try:
         root = path.resolve(strict=True)
     except OSError:
@@ -339,11 +467,11 @@ def _scan(path: Path) -> list[tuple[str, str, int]]:
     if root.is_file():
         label = unicodedata.normalize("NFC", path.name or root.name)
         validate_manifest_path(label)
-        return [(label, str(root), root.stat().st_size)]
+        return [(label, str(root), root.stat())]
     if not root.is_dir():
         raise ValidationError(f"cannot log {os.fspath(path)!r}: not a regular file or directory")
 
-    found: dict[str, tuple[str, int]] = {}
+    found: dict[str, tuple[str, os.stat_result]] = {}
 
     def add(rel: str, fs_path: str) -> None:
         label = unicodedata.normalize("NFC", rel)
@@ -353,7 +481,7 @@ def _scan(path: Path) -> list[tuple[str, str, int]]:
                 f"two files in {os.fspath(path)!r} are both named {label!r} once their "
                 "names are in Unicode normal form (NFC)"
             )
-        found[label] = (fs_path, os.stat(fs_path).st_size)
+        found[label] = (fs_path, os.stat(fs_path))
 
     def skip(rel: str, why: str) -> None:
         logger.warning("left out of the artifact from %s: %r (%s)", os.fspath(path), rel, why)
@@ -392,7 +520,7 @@ def _scan(path: Path) -> list[tuple[str, str, int]]:
                 skip(rel, "not a regular file")
     if not found:
         raise ValidationError(f"cannot log {os.fspath(path)!r}: the directory holds no files")
-    return [(label, fs_path, size) for label, (fs_path, size) in sorted(found.items())]
+    return [(label, fs_path, st) for label, (fs_path, st) in sorted(found.items())]
 
 
 # --------------------------------------------------------------------------------------

@@ -216,8 +216,7 @@ class S3ArtifactStore(ArtifactStore):
     def _put_small(self, spool: _Spool, digest: str) -> BlobInfo:
         """A blob whose digest is known before upload: straight to its final key."""
         key = self._key(digest)
-        if self._head(key) is not None:
-            self._touch(key)
+        if self._touch(key):
             return BlobInfo(digest, spool.size, created=False)
         with _translate(f"storing blob {digest}"):
             self.client.put_object(
@@ -259,8 +258,7 @@ class S3ArtifactStore(ArtifactStore):
             digest = hasher.hexdigest()
             _check_expected(digest, size, expected_digest)
             final = self._key(digest)
-            if self._head(final) is not None:
-                self._touch(final)
+            if self._touch(final):
                 return BlobInfo(digest, size, created=False)
             assert upload_id is not None
             self._finish_multipart(token, upload_id)
@@ -277,6 +275,9 @@ class S3ArtifactStore(ArtifactStore):
 
     def exists(self, digest: str) -> bool:
         return self._head(self._key(digest)) is not None
+
+    def touch(self, digest: str) -> bool:
+        return self._touch(self._key(digest))
 
     def size(self, digest: str) -> int:
         return int(self._head_blob(digest)["ContentLength"])
@@ -416,8 +417,7 @@ class S3ArtifactStore(ArtifactStore):
                 digest = _hash_stream(stream)
             _check_expected(digest, size, expected_digest)
             final = self._key(digest)
-            if self._head(final) is not None:
-                self._touch(final)
+            if self._touch(final):
                 return BlobInfo(digest, size, created=False)
             return BlobInfo(digest, size, created=self._publish(token, digest))
         finally:
@@ -556,19 +556,37 @@ class S3ArtifactStore(ArtifactStore):
         """Copy the complete ``tmp/<token>`` to the blob's key (server side); False if
         another put got there first. The caller deletes the temporary object."""
         final = self._key(digest)
-        if self._head(final) is not None:
-            self._touch(final)
+        if self._touch(final):
             return False
         self._copy(self._temp_key(token), final)
         return True
 
-    def _touch(self, key: str) -> None:
+    def _touch(self, key: str) -> bool:
         """Record a put of content already stored (``last_put``): the blob copied onto
-        itself with new metadata; its bytes do not change."""
+        itself with new metadata, its bytes unchanged, in one request (``CopyObject``; a
+        blob over 5 GiB, more than one copy may carry, through the managed copy). False
+        if there is no such blob (never stored, or deleted by gc: whoever records a
+        version checks its blobs after gc's rounds, see ``runtrack.store.gc``)."""
+        from botocore.exceptions import ClientError
+
         try:
-            self._copy(key, key)
+            with _translate(f"touching {key}", missing=key):
+                try:
+                    self.client.copy_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        CopySource={"Bucket": self.bucket, "Key": key},
+                        Metadata={LAST_PUT: _now()},
+                        MetadataDirective="REPLACE",
+                        ContentType="application/octet-stream",
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "InvalidRequest":
+                        raise
+                    self._copy(key, key)  # too large for one copy: the multipart copy
         except ArtifactNotFoundError:
-            pass  # deleted meanwhile by gc, which ignored the grace period: nothing to do
+            return False
+        return True
 
     def _copy(self, source: str, dest: str) -> None:
         with _translate(f"copying {source} to {dest}", missing=source):

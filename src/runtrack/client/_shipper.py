@@ -12,11 +12,13 @@ never fails because of it. Any other error stops shipping (the journal keeps eve
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ..entities import NewRun, Record, RunBatch, RunSpec
 from ..errors import RuntrackError, StoreUnavailableError
@@ -25,6 +27,9 @@ from ._journal import JournalReader
 
 log = logging.getLogger("runtrack")
 MAX_BATCH_RECORDS = 10_000
+MISSING_BLOBS = "missing_blobs"  # the server's error code: blobs to upload (again)
+_BLOB_ATTEMPTS = 4
+T = TypeVar("T")
 
 
 def ship_records(
@@ -49,13 +54,32 @@ def ship_records(
             pending.extend(reader.read(MAX_BATCH_RECORDS))
             if not pending:
                 return sent
-        if prepare is not None:
-            prepare(pending)
-        result = store.write(RunBatch(run_id, stream, tuple(pending)))
+        result = send_with_blobs(
+            functools.partial(store.write, RunBatch(run_id, stream, tuple(pending))),
+            None if prepare is None else functools.partial(prepare, list(pending)),
+        )
         sent += len(pending)
         pending.clear()
         if on_shipped is not None:
             on_shipped(result.position)
+
+
+def send_with_blobs(send: Callable[[], T], prepare: Callable[[], None] | None) -> T:
+    """``prepare()`` (upload the blobs the records' artifacts need), then ``send()``. If
+    the store answers ``missing_blobs`` (a blob is not, or no longer, on the server: a
+    concurrent gc deleted it, see ``runtrack.store.gc``), prepare again, which uploads
+    what is missing, and send again: the server stores each record once and checks the
+    blobs of every artifact in the request, applied before or not."""
+    for attempt in range(_BLOB_ATTEMPTS):
+        if prepare is not None:
+            prepare()
+        try:
+            return send()
+        except RuntrackError as exc:
+            if exc.code != MISSING_BLOBS or prepare is None or attempt == _BLOB_ATTEMPTS - 1:
+                raise
+            log.info("runtrack: uploading blobs again that the server is missing: %s", exc)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Shipper:
@@ -171,10 +195,14 @@ class Shipper:
                 self._pending.extend(self.reader.read(MAX_BATCH_RECORDS))
             batch = None
             if self._pending:
-                if self.prepare is not None:
-                    self.prepare(self._pending)
                 batch = RunBatch(self.run_id, self.stream, tuple(self._pending))
-            (result,) = self.store.create_runs([NewRun(self._create, batch)])
+            prepare = self.prepare
+            (result,) = send_with_blobs(
+                functools.partial(self.store.create_runs, [NewRun(self._create, batch)]),
+                None
+                if prepare is None or batch is None
+                else functools.partial(prepare, batch.records),
+            )
             self._create = None
             if batch is not None:
                 self.shipped += len(self._pending)

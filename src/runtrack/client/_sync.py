@@ -10,6 +10,7 @@ still ``running``: a finished or resumed run is left alone).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from ..entities import ArtifactOp, OpRecord, Record, RunBatch, RunSpec, StatusOp
 from ..errors import RunExistsError, RunNotFoundError, RuntrackError
 from ._journal import SUFFIX, JournalReader, lock_for_replay
-from ._shipper import MAX_BATCH_RECORDS
+from ._shipper import MAX_BATCH_RECORDS, send_with_blobs
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -125,15 +126,20 @@ def _replay_locked(
     while batch:
         todo = [r for r in batch if r.seq > position]
         skipped += len(batch) - len(todo)
-        for rec in todo:
-            if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
-                _copy_blobs(rec.op, local_artifacts, destination)
+        # the blobs of every version in the journal, shipped before or not: a process that
+        # died after the server recorded a version, before it could upload again the blobs
+        # a concurrent gc deleted, leaves them to this replay (see runtrack.store.gc)
+        copy = functools.partial(_copy_records_blobs, batch, local_artifacts, destination)
         for rec in batch:
             if isinstance(rec, OpRecord) and isinstance(rec.op, StatusOp):
                 finished = rec.op.status != "running"
         if todo:
-            store.write(RunBatch(spec.id, stream, tuple(todo)))
+            send_with_blobs(
+                functools.partial(store.write, RunBatch(spec.id, stream, tuple(todo))), copy
+            )
             sent += len(todo)
+        else:
+            copy()
         last_seq = max(last_seq, batch[-1].seq)
         if on_progress is not None:
             on_progress(reader.offset, total)
@@ -180,13 +186,15 @@ def _copy_blobs(op: ArtifactOp, src: ArtifactStore | None, dst: ArtifactStore | 
 
 def blob_copier(src: ArtifactStore, dst: ArtifactStore) -> Callable[[Sequence[Record]], None]:
     """For a live run's shipper: copy the blobs of each artifact version in a batch."""
+    return functools.partial(_copy_records_blobs, src=src, dst=dst)
 
-    def copy(records: Sequence[Record]) -> None:
-        for rec in records:
-            if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
-                _copy_blobs(rec.op, src, dst)
 
-    return copy
+def _copy_records_blobs(
+    records: Sequence[Record], src: ArtifactStore | None, dst: ArtifactStore | None
+) -> None:
+    for rec in records:
+        if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
+            _copy_blobs(rec.op, src, dst)
 
 
 # journals at most this small are shipped many per request (create_runs), up to a group
@@ -252,13 +260,15 @@ def _ship_small(
     caller then replays them one by one, so that each reports its own error)."""
     from ..entities import NewRun
 
-    try:
+    def copy() -> None:
         for item in group:
             dst = artifacts(item.spec.project) if callable(artifacts) else artifacts
-            for rec in item.batch.records:
-                if isinstance(rec, OpRecord) and isinstance(rec.op, ArtifactOp):
-                    _copy_blobs(rec.op, local_artifacts, dst)
-        results = store.create_runs([NewRun(i.spec, i.batch) for i in group])
+            _copy_records_blobs(item.batch.records, local_artifacts, dst)
+
+    try:
+        results = send_with_blobs(
+            functools.partial(store.create_runs, [NewRun(i.spec, i.batch) for i in group]), copy
+        )
     except RuntrackError as exc:
         log.debug("bulk sync refused (%s); replaying the journals one by one", exc)
         return None

@@ -224,6 +224,8 @@ class Run:
         Returns the recorded version; None in disabled mode and when the version will be
         recorded later (offline mode, or the store is unreachable)."""
         from ..artifacts.manifest import build_manifest
+        from ..store.gc import gc_mark
+        from ._artifact_log import hash_cache
         from ._config import normalize_config
 
         if self._status != "running":
@@ -237,15 +239,18 @@ class Run:
             return None
 
         def manifest(store: ArtifactStore) -> ArtifactSpec:
-            return build_manifest(
-                p,
-                store,
-                name=name or _default_artifact_name(p),
-                type=type or ("directory" if p.is_dir() else "file"),
-                metadata=normalize_config(metadata or {}),
-                aliases=list(aliases),
-            )
+            with hash_cache(self._cache_dir) as cache:
+                return build_manifest(
+                    p,
+                    store,
+                    name=name or _default_artifact_name(p),
+                    type=type or ("directory" if p.is_dir() else "file"),
+                    metadata=normalize_config(metadata or {}),
+                    aliases=list(aliases),
+                    hash_cache=cache,
+                )
 
+        since = gc_mark(self._store) if self._store is not None else None  # before any put
         try:
             spec = manifest(self._artifacts)
         except StoreUnavailableError:
@@ -258,14 +263,24 @@ class Run:
             )
             self._op(ArtifactOp(manifest(self._spool)))
             return None
-        return self._record_artifact(spec)
+        return self._record_artifact(spec, source=p, since=since)
 
-    def _record_artifact(self, spec: ArtifactSpec) -> ArtifactVersion | None:
+    def _record_artifact(
+        self, spec: ArtifactSpec, *, source: Path | None = None, since: int | None = None
+    ) -> ArtifactVersion | None:
+        """``source``: the logged path of a version whose blobs this run put, to put again
+        any that a concurrent gc deleted (``since``: the gc mark from before the puts)."""
+        from ._artifact_log import protect_journaled, record_version
+
         if self._store is not None:
             try:
                 # a run may be created by its first shipment: have it created first
                 self._sink.ensure_created()
-                return self._store.log_artifact(self.id, spec)
+                if source is None or self._artifacts is None:
+                    return self._store.log_artifact(self.id, spec)
+                return record_version(
+                    self._store, self._artifacts, self.id, spec, source, since=since
+                )
             except StoreUnavailableError:
                 log.warning(
                     "store unreachable: artifact %s will be recorded when it is back", spec.name
@@ -273,6 +288,11 @@ class Run:
             except RunNotFoundError:  # still not created: recorded with the run, shipped
                 pass
         self._op(ArtifactOp(spec))
+        if source is not None and self._store is not None and self._artifacts is not None:
+            try:
+                protect_journaled(self._store, self._artifacts, spec, source, since=since)
+            except StoreUnavailableError:  # then only gc's grace period protects its blobs
+                log.debug("could not wait for gc rounds", exc_info=True)
         return None
 
     def _log_reference(

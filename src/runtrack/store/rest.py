@@ -471,6 +471,29 @@ class RestStore(TrackingStore):
     def referenced_digests(self) -> set[str]:
         return set(self._call("GET", "/maintenance/referenced-blobs")["digests"])
 
+    def collect_garbage(self, *, dry_run: bool, grace: float) -> dict[str, Any]:
+        """Run ``gc`` on the server (``POST /maintenance/gc``, administrators): the
+        server's report (``runtrack.store.gc.GcReport.to_json``). With the store's own
+        client it waits as long as the collection takes (an injected client keeps its
+        timeouts); not retried (run it again: gc is idempotent)."""
+        body = msgpack.packb({"dry_run": bool(dry_run), "grace": float(grace)})
+        more: dict[str, Any] = {}
+        if self._owns_client:
+            more["timeout"] = httpx2.Timeout(None, connect=10.0)
+        try:
+            resp = self.client.request(
+                "POST",
+                "/api/v1/maintenance/gc",
+                content=body,
+                headers={"content-type": MSGPACK},
+                **more,
+            )
+        except httpx2.TransportError as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the runtrack server at {self.url}: {type(exc).__name__}"
+            ) from exc
+        return dict(self._answer(resp, False))
+
     def close(self) -> None:
         if self._owns_client:
             self.client.close()

@@ -67,6 +67,7 @@ BAD_DIGESTS: tuple[object, ...] = (
 _METHODS: dict[str, Callable[[ArtifactStore, Any, Path], object]] = {
     "open": lambda s, d, _: s.open(d),
     "exists": lambda s, d, _: s.exists(d),
+    "touch": lambda s, d, _: s.touch(d),
     "size": lambda s, d, _: s.size(d),
     "delete": lambda s, d, _: s.delete(d),
     "put(expected_digest=)": lambda s, d, _: s.put(io.BytesIO(b"x"), expected_digest=d),
@@ -267,6 +268,16 @@ class ArtifactStoreContract:
         assert list(artifact_store.iter_digests()) == [keep]
         assert artifact_store.put_bytes(b"gone").created  # can come back
         assert artifact_store.read_bytes(gone) == b"gone"
+
+    def test_touch(self, artifact_store: ArtifactStore) -> None:
+        """``touch``: whether the blob is stored (and, where kept, a new ``last_put``),
+        without sending its content."""
+        digest = artifact_store.put_bytes(b"touched").digest
+        assert artifact_store.touch(digest) is True
+        assert artifact_store.read_bytes(digest) == b"touched"
+        assert artifact_store.touch(sha256(b"never stored")) is False
+        artifact_store.delete(digest)
+        assert artifact_store.touch(digest) is False
 
     def test_missing_blob(self, artifact_store: ArtifactStore, tmp_path: Path) -> None:
         digest = sha256(b"never stored")

@@ -18,10 +18,12 @@ Downloads and versions (READ, or WRITE to record a version)::
 
 Maintenance (server administrators; ``runtrack gc`` over a server)::
 
+    POST   /maintenance/gc                     {dry_run, grace} -> the gc report
     GET    /maintenance/referenced-blobs       {digests}
     GET    /maintenance/blobs                  every stored digest, one per line (streamed)
     GET    /maintenance/blobs/{digest}         {digest, size, last_put}
-    DELETE /maintenance/blobs/{digest}         {deleted}
+    DELETE /maintenance/blobs/{digest}         {deleted} (no gc round: not safe
+                                               while versions are being recorded)
     POST   /maintenance/uploads/cleanup        {removed}: expired sessions
 
 See ``docs/artifacts-server.md`` for the shapes, and ``server/_blobs.py`` for where
@@ -44,6 +46,7 @@ from ...artifacts.base import BLOCK_SIZE, EMPTY_DIGEST, validate_digest
 from ...entities import ArtifactFile, ArtifactSpec
 from ...errors import ArtifactNotFoundError, IntegrityError, ValidationError
 from ...protocol import spec_from_json, version_to_wire
+from ...store.gc import DEFAULT_GRACE, blobs_lost_to_gc, collect_garbage, gc_mark
 from ...validation import check_project
 from .._blobs import (
     Session,
@@ -367,20 +370,58 @@ async def refuse_missing_blobs(
     )
 
 
+async def gc_mark_now(request: Request) -> int | None:
+    """The gc mark a route takes before it checks the blobs of versions it will record
+    (see ``runtrack.store.gc``)."""
+    return await run_in_threadpool(gc_mark, store(request))
+
+
+async def refuse_lost_blobs(
+    request: Request, specs: Sequence[ArtifactSpec], since: int | None
+) -> Response | None:
+    """After versions of ``specs`` were committed: wait for the gc rounds live now, then a
+    400 ``missing_blobs`` answer if a concurrent gc deleted some of their blobs (the
+    versions stay recorded; the client uploads those blobs again and retries, which finds
+    the versions recorded and checks again); None if every blob is there. The writer's
+    side of the protocol in ``runtrack.store.gc``."""
+    if not specs:
+        return None
+    arts = artifacts(request)
+    lost = await run_in_threadpool(blobs_lost_to_gc, store(request), arts, specs, since=since)
+    if not lost:
+        return None
+    absent = sorted(f.digest for f in lost)
+    shown = ", ".join(absent[:20]) + (f" and {len(absent) - 20} more" if len(absent) > 20 else "")
+    names = ", ".join(sorted({repr(spec.name) for spec in specs}))
+    return error_response(
+        400,
+        "missing_blobs",
+        f"artifact {names} is recorded, but a concurrent gc deleted {len(absent)} of its "
+        f"blob(s): {shown}; upload them again (POST /api/v1/blobs/uploads) and retry",
+        missing=absent,
+    )
+
+
 @router.post("/runs/{run_id}/artifacts", status_code=201)
 async def log_artifact(
     request: Request, run_id: str, _: Principal = policy(Access.WRITE, project_of_run)
 ) -> Response:
     """Record a version (``runtrack.protocol.spec_to_json``). Every blob it references
-    must be stored and held by the run's project, else 400 ``missing_blobs``."""
+    must be stored and held by the run's project, else 400 ``missing_blobs``; the same
+    answer comes after the version was recorded if a concurrent gc deleted a blob of it
+    meanwhile (upload it again and retry)."""
     body = await read_body(request, config(request).limits.batch_body_bytes)
     if not isinstance(body, dict):
         raise ValidationError("an artifact version is an object (see spec_to_json)")
     spec = spec_from_json(body)
+    since = await gc_mark_now(request)
     refusal = await refuse_missing_blobs(request, project_of_run(request), [spec])
     if refusal is not None:
         return refusal
     version = await run_in_threadpool(store(request).log_artifact, run_id, spec)
+    refusal = await refuse_lost_blobs(request, [spec], since)
+    if refusal is not None:
+        return refusal
     return reply(request, version_to_wire(version), 201)
 
 
@@ -445,3 +486,34 @@ def delete_blob(request: Request, digest: str, _: Principal = policy(Access.ADMI
 def cleanup_uploads(request: Request, _: Principal = policy(Access.ADMIN)) -> Response:
     """Remove expired upload sessions and what they received."""
     return reply(request, {"removed": _area(request).cleanup()})
+
+
+@router.post("/maintenance/gc")
+async def collect(request: Request, _: Principal = policy(Access.ADMIN)) -> Response:
+    """``runtrack gc`` on the server: delete the blobs no version references, in rounds
+    that are safe while clients record versions (``runtrack.store.gc``). Body
+    ``{dry_run: bool, grace: seconds}`` (both optional: false, 3600); answers the report
+    (``GcReport.to_json``) once the collection is over."""
+    body = await read_body(request, config(request).limits.json_body_bytes)
+    dry_run, grace = _gc_request(body)
+    report = await run_in_threadpool(
+        collect_garbage,
+        store(request),
+        artifacts(request),
+        grace=grace,
+        dry_run=dry_run,
+        on_deleted=_area(request).forget,
+    )
+    return reply(request, report.to_json())
+
+
+def _gc_request(body: Any) -> tuple[bool, float]:
+    if not isinstance(body, dict) or set(body) - {"dry_run", "grace"}:
+        raise ValidationError("a gc request is an object {dry_run: bool, grace: seconds}")
+    dry_run = body.get("dry_run", False)
+    grace = body.get("grace", DEFAULT_GRACE)
+    if not isinstance(dry_run, bool):
+        raise ValidationError("dry_run must be true or false")
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace < 1e12:
+        raise ValidationError(f"grace must be a number of seconds >= 0, not {grace!r}")
+    return dry_run, float(grace)

@@ -23,7 +23,7 @@ from .._group import GroupCommit
 from .._io import read_body, reply
 from ..auth import Access, Authenticator, Principal, Role, policy
 from ..auth import check_project as authorize
-from .artifacts import refuse_missing_blobs
+from .artifacts import gc_mark_now, refuse_lost_blobs, refuse_missing_blobs
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
@@ -136,6 +136,8 @@ async def create_runs(request: Request, principal: Principal = policy(Access.USE
                 if isinstance(r, OpRecord) and isinstance(r.op, ArtifactOp)
             ]
     new_projects = set()
+    all_specs = [spec for specs in by_project.values() for spec in specs]
+    since = await gc_mark_now(request) if all_specs else None
     for name, specs in by_project.items():
         if await _may_create_in(request, principal, name):
             new_projects.add(name)
@@ -146,6 +148,9 @@ async def create_runs(request: Request, principal: Principal = policy(Access.USE
     group: GroupCommit = request.app.state.group_commit
     results = await group.submit(items)
     _created(request, principal, new_projects)
+    refusal = await refuse_lost_blobs(request, all_specs, since)  # gc deleted some meanwhile
+    if refusal is not None:
+        return refusal
     return reply(request, {"results": [[r.applied, r.skipped, r.position] for r in results]})
 
 
@@ -283,11 +288,15 @@ async def write_batch(
     specs = [
         r.op.spec for r in batch.records if isinstance(r, OpRecord) and isinstance(r.op, ArtifactOp)
     ]
+    since = await gc_mark_now(request) if specs else None
     if specs:  # the same rule as POST /runs/{id}/artifacts: only blobs the project holds
         refusal = await refuse_missing_blobs(request, project_of_run(request), specs)
         if refusal is not None:
             return refusal
     result = await run_in_threadpool(store(request).write, batch)
+    refusal = await refuse_lost_blobs(request, specs, since)  # gc deleted some meanwhile
+    if refusal is not None:
+        return refusal
     return reply(
         request, {"applied": result.applied, "skipped": result.skipped, "position": result.position}
     )

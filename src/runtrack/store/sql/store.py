@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select, update
@@ -44,7 +44,7 @@ from ...validation import (
     check_stream,
 )
 from .. import base
-from . import _artifacts, _metrics, _query
+from . import _artifacts, _gc, _metrics, _query
 from ._analyze import Analyzer
 from ._catalog import CatalogMethods
 from ._create import Checked, check_new_runs, check_spec, create_runs
@@ -550,6 +550,25 @@ class SqlStore(CatalogMethods, base.TrackingStore):
 
     def referenced_digests(self) -> set[str]:
         return self._read("listing referenced blobs", _artifacts.referenced_digests)
+
+    # -- gc rounds (the protocol: runtrack.store.gc) -----------------------------------
+    def referenced_among(self, digests: Iterable[str]) -> set[str]:
+        return self._read("finding referenced blobs", lambda c: _gc.referenced_among(c, digests))
+
+    def begin_gc_round(self, lease: float) -> int:
+        return self._write("beginning a gc round", lambda c: _gc.begin(c, self._clock(), lease))
+
+    def renew_gc_round(self, round_id: int, lease: float) -> None:
+        self._write("renewing a gc round", lambda c: _gc.renew(c, round_id, self._clock(), lease))
+
+    def finish_gc_round(self, round_id: int) -> None:
+        self._write("finishing a gc round", lambda c: _gc.finish(c, round_id, self._clock()))
+
+    def gc_mark(self) -> int | None:
+        return self._read("reading gc rounds", lambda c: _gc.mark(c, self._clock()))
+
+    def wait_for_gc_rounds(self, since: int | None = None) -> bool:
+        return _gc.wait(self._read, self._clock, since)
 
     def close(self) -> None:
         self.engine.dispose()
