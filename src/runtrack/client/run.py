@@ -341,6 +341,29 @@ class Run:
         )
         return self._record_artifact(spec)
 
+    def log_predictions(
+        self,
+        name: str,
+        y_true: Any,
+        y_pred: Any = None,
+        y_score: Any = None,
+        ids: Any = None,
+        slices: Mapping[str, Any] | None = None,
+        task: str | None = None,
+    ) -> ArtifactVersion | None:
+        """Record per-example evaluation results (``y_pred`` labels or values and/or
+        ``y_score`` scores: ``(n,)`` for the positive class, ``(n, k)`` per class) as a
+        content-hashed Parquet artifact ``predictions-<name>``. ``ids`` name the examples
+        (default: their positions); runs scored on the same ids and ``y_true`` share an
+        evaluation set, so ``runtrack compare`` pairs them. ``slices``: per-example group
+        labels (e.g. ``{"country": [...]}``) for worst-slice analysis. ``task``: binary,
+        multiclass or regression (inferred)."""
+        from ._predictions import log_predictions
+
+        if self._status != "running":
+            raise RunFinishedError(f"run {self.id} is {self._status}; cannot log predictions")
+        return log_predictions(self, name, y_true, y_pred, y_score, ids, slices, task)
+
     def log_model(self, obj: Any, name: str, **options: Any) -> ArtifactVersion | None:
         """``runtrack.log_model(obj, name, run=self, ...)``: see there."""
         from ._models import log_model
