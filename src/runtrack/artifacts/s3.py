@@ -558,8 +558,31 @@ class S3ArtifactStore(ArtifactStore):
         final = self._key(digest)
         if self._touch(final):
             return False
-        self._copy(self._temp_key(token), final)
+        try:
+            self._copy(self._temp_key(token), final)
+        except StoreUnavailableError:
+            if not self._fresh(final):
+                raise
+            return False  # a concurrent put of the same content stored it just now
         return True
+
+    def _fresh(self, key: str, within: float = 60.0) -> bool:
+        """Whether ``key`` exists and was put or touched in the last ``within`` seconds:
+        after a failed copy onto a content-addressed key, a concurrent put of the same
+        bytes that succeeded has done the work (some S3-compatible services fail one of
+        two simultaneous copies onto one key with a 500 instead of letting the last win)."""
+        try:
+            head = self._head(key)
+        except RuntrackError:
+            return False
+        if head is None:
+            return False
+        stamp = str((head.get("Metadata") or {}).get(LAST_PUT, ""))
+        try:
+            when = float(stamp)
+        except ValueError:
+            when = float(head["LastModified"].timestamp())
+        return time.time() - when < within
 
     def _touch(self, key: str) -> bool:
         """Record a put of content already stored (``last_put``): the blob copied onto
@@ -586,6 +609,9 @@ class S3ArtifactStore(ArtifactStore):
                     self._copy(key, key)  # too large for one copy: the multipart copy
         except ArtifactNotFoundError:
             return False
+        except StoreUnavailableError:
+            if not self._fresh(key):
+                raise
         return True
 
     def _copy(self, source: str, dest: str) -> None:
