@@ -394,7 +394,8 @@ def history(name: str, alias_: str | None, at: str | None, as_json: bool) -> Non
 def gates(name: str, set_: str | None, file_: Path | None, clear: bool, as_json: bool) -> None:
     """Show or set the promotion gates of model NAME: requirements a version must meet
     before an alias may point at it. A gate is {"aliases": [...] (default: all),
-    "tags": {KEY: VALUE or null}, "metrics": {KEY: ">= 0.85"}}."""
+    "tags": {KEY: VALUE or null}, "metrics": {KEY: ">= 0.85"}, "audit_score": 80} (the
+    least `runtrack audit` score of the version's run)."""
     from ..errors import ValidationError
 
     if sum(x is not None and x is not False for x in (set_, file_, clear)) > 1:
@@ -432,7 +433,11 @@ def gates(name: str, set_: str | None, file_: Path | None, clear: bool, as_json:
             str(i),
             ", ".join(g.get("aliases") or ()) or "(all)",
             ", ".join(k if v is None else f"{k}={v}" for k, v in tags_.items()) or "-",
-            ", ".join(f"{k} {c}" for k, c in (g.get("metrics") or {}).items()) or "-",
+            ", ".join(
+                [f"{k} {c}" for k, c in (g.get("metrics") or {}).items()]
+                + ([f"audit.score >= {g['audit_score']}"] if "audit_score" in g else [])
+            )
+            or "-",
         )
     con.print(t)
 

@@ -269,8 +269,8 @@ class _Parser:
                     tok,
                 )
             raise self.error(
-                f"unknown field prefix {head.text!r}: expected config, params, metrics, tags "
-                "or run",
+                f"unknown field prefix {head.text!r}: expected config, params, metrics, tags, "
+                "run or audit",
                 tok,
             )
         rest = tok.parts[1:]
@@ -290,6 +290,8 @@ class _Parser:
                 )
             return Field("run", name, tok.position)
         key = ".".join(p.text for p in rest)
+        if kind in sem.METRIC_ALIASES:  # audit.score -> metrics.audit.score
+            key, kind = f"{kind}.{key}", "metrics"
         if len(key) > 250:
             raise self.error("key is too long (the limit is 250 characters)", rest[0].position)
         fk: FieldKind = "config" if kind == "config" else "metrics" if kind == "metrics" else "tags"

@@ -34,7 +34,12 @@ PREFIXES: Final[dict[str, str]] = {
     "metrics": "metrics",
     "tags": "tags",
     "run": "run",
+    "audit": "audit",
 }
+
+#: prefixes that name summary keys of their own: ``audit.score`` is
+#: ``metrics.audit.score`` (what ``runtrack audit`` records).
+METRIC_ALIASES: Final[frozenset[str]] = frozenset({"audit"})
 
 
 def field_type(f: Field) -> FieldType:

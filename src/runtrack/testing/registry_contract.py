@@ -293,6 +293,29 @@ class RegistryContract:
         store.set_model_alias("churn", "production", 1, actor="a", reason="gates lifted")
         assert store.get_model_version("churn@production").version == 1
 
+    def test_audit_score_gate(self, store: TrackingStore) -> None:
+        unaudited = _run(store)
+        store.log_artifact(unaudited, ref_spec("model", b"u"))
+        low = _run(store, summary={"audit.score": 60.0})
+        store.log_artifact(low, ref_spec("model", b"l"))
+        store.register_model("churn", "reg", "model:v0", actor="a")
+        store.register_model("churn", "reg", "model:v1", actor="a")
+        for bad in (True, "80", -1, 101, float("nan")):
+            with pytest.raises(ValidationError, match="audit_score"):
+                store.set_model_gates("churn", [{"audit_score": bad}])
+        model = store.set_model_gates("churn", [{"aliases": ["production"], "audit_score": 80}])
+        assert model.gates[0]["audit_score"] == 80
+        with pytest.raises(PromotionRefusedError, match="has no audit score") as refused:
+            store.set_model_alias("churn", "production", 1, actor="a")
+        assert f"runtrack audit {unaudited}" in str(refused.value)
+        with pytest.raises(PromotionRefusedError, match="audit score 60 < 80"):
+            store.set_model_alias("churn", "production", 2, actor="a")
+        assert store.model_alias_history("churn") == []
+        # a later audit (a new seq on the run's "audit" stream) overrides the score
+        store.write(RunBatch(low, "audit", (OpRecord(1, SummaryOp({"audit.score": 85.0})),)))
+        store.set_model_alias("churn", "production", 2, actor="a", reason="audited")
+        assert store.get_model_version("churn@production").version == 2
+
     def test_deletion_is_guarded(self, store: TrackingStore) -> None:
         run = _run(store)
         v0: ArtifactVersion = store.log_artifact(run, ref_spec("model", b"0"))

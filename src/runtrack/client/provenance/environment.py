@@ -19,6 +19,7 @@ from typing import Any, Final
 __all__ = [
     "DETERMINISM_ENV_VARS",
     "capture_environment",
+    "editable_packages",
     "installed_packages",
     "normalize_package_name",
     "parse_nvidia_smi",
@@ -52,7 +53,9 @@ def capture_environment(*, packages: bool) -> dict[str, Any]:
 
     Keys: ``python`` (version, implementation, executable, prefix, base_prefix, virtualenv,
     conda_env), ``packages`` (``{normalised name: version}`` sorted by name, or None when
-    ``packages`` is false), ``os`` (system, release, version, machine, platform), ``cpu``
+    ``packages`` is false), ``editable`` (``{normalised name: source URL}`` of editable
+    installs, whose code a version number does not pin; None when ``packages`` is
+    false), ``os`` (system, release, version, machine, platform), ``cpu``
     (model, logical, physical, available), ``ram_total_bytes``, ``gpus`` (list of
     ``{"index", "name", "memory_total_mb", "driver", "uuid"}``, empty without
     ``nvidia-smi``), ``accelerators`` (versions of already imported libraries, with
@@ -62,6 +65,7 @@ def capture_environment(*, packages: bool) -> dict[str, Any]:
     return {
         "python": _python(),
         "packages": installed_packages() if packages else None,
+        "editable": editable_packages() if packages else None,
         "os": {
             "system": platform.system(),
             "release": platform.release(),
@@ -103,6 +107,45 @@ def installed_packages() -> dict[str, str]:
             found.setdefault(normalize_package_name(name), version)
     result = dict(sorted(found.items()))
     _PACKAGES_CACHE[:] = [key, result]
+    return dict(result)
+
+
+_EDITABLE_CACHE: list[Any] = [None, None]  # [key, result], as for installed_packages
+
+
+def editable_packages() -> dict[str, str]:
+    """``{normalised name: URL of its source}`` of the distributions on ``sys.path`` that
+    are editable installs (PEP 610: ``direct_url.json`` with ``dir_info.editable``), such
+    as ``pip install -e .``. As in :func:`installed_packages`, the first of a name wins."""
+    key = tuple((p, _mtime(p)) for p in sys.path)
+    if _EDITABLE_CACHE[0] == key:
+        return dict(_EDITABLE_CACHE[1])
+    import json
+
+    seen: set[str] = set()
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in names:
+            if not item.endswith(".dist-info"):
+                continue
+            name = normalize_package_name(item[: -len(".dist-info")].rpartition("-")[0] or item)
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                with open(os.path.join(entry or ".", item, "direct_url.json"), "rb") as f:
+                    doc = json.loads(f.read())
+            except (OSError, ValueError):  # the usual case: installed from an index
+                continue
+            info = doc.get("dir_info") if isinstance(doc, dict) else None
+            if isinstance(info, dict) and info.get("editable") is True:
+                found[name] = str(doc.get("url") or "")
+    result = dict(sorted(found.items()))
+    _EDITABLE_CACHE[:] = [key, result]
     return dict(result)
 
 

@@ -41,7 +41,8 @@ from .schema import (
 MAX_REASON: Final = 2000
 MAX_DESCRIPTION: Final = 10_000
 _NUMBER: Final = re.compile(r"v?([0-9]{1,9})")
-_GATE_KEYS: Final = frozenset({"aliases", "tags", "metrics"})
+_GATE_KEYS: Final = frozenset({"aliases", "tags", "metrics", "audit_score"})
+_AUDIT_SCORE_KEY: Final = "audit.score"  # the summary key `runtrack audit` records
 _OPS: Final = {
     ">=": lambda a, b: a >= b,
     "<=": lambda a, b: a <= b,
@@ -127,7 +128,9 @@ def check_description(text: object) -> str | None:
 def check_gates(gates: object) -> list[dict[str, Any]]:
     """Validate and normalise gates: a list of
     ``{"aliases": [...] (default: every alias), "tags": {key: value or None},
-    "metrics": {key: ">= 0.85"}}``. A required tag with value None only has to exist."""
+    "metrics": {key: ">= 0.85"}, "audit_score": 80}``. A required tag with value None only
+    has to exist; ``audit_score`` is the least ``runtrack audit`` score (0-100) of the
+    version's run."""
     if isinstance(gates, Mapping):
         gates = [gates]
     if not isinstance(gates, list | tuple):
@@ -140,8 +143,8 @@ def check_gates(gates: object) -> list[dict[str, Any]]:
         unknown = set(gate) - _GATE_KEYS
         if unknown:
             raise ValidationError(
-                f"{where}: unknown key(s) {sorted(unknown)}; a gate has 'aliases', 'tags' "
-                "and 'metrics'"
+                f"{where}: unknown key(s) {sorted(unknown)}; a gate has 'aliases', 'tags', "
+                "'metrics' and 'audit_score'"
             )
         norm: dict[str, Any] = {}
         aliases = gate.get("aliases")
@@ -165,10 +168,25 @@ def check_gates(gates: object) -> list[dict[str, Any]]:
             op, value = parse_condition(key, cond, where)
             norm_metrics[str(key)] = f"{op} {value!r}"
         norm["metrics"] = norm_metrics
-        if not norm["tags"] and not norm["metrics"]:
-            raise ValidationError(f"{where} requires nothing: give it tags or metrics")
+        threshold = gate.get("audit_score")
+        if threshold is not None:
+            norm["audit_score"] = _check_audit_score(threshold, where)
+        if not norm["tags"] and not norm["metrics"] and "audit_score" not in norm:
+            raise ValidationError(
+                f"{where} requires nothing: give it tags, metrics or an audit_score"
+            )
         out.append(norm)
     return out
+
+
+def _check_audit_score(value: object, where: str) -> int | float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= 100  # NaN fails too
+    ):
+        raise ValidationError(f"{where}: audit_score {value!r} must be a number from 0 to 100")
+    return value
 
 
 def check_tags_or_keys(tags: Mapping[Any, Any]) -> dict[str, str | None]:
@@ -230,7 +248,21 @@ def gate_failures(
                 failures.append(f"run {run.id} has no metric {key!r} (gate: {key} {op} {value:g})")
             elif math.isnan(actual) or not _OPS[op](float(actual), value):
                 failures.append(f"{key} = {actual:g} does not satisfy {op} {value:g}")
+        threshold = gate.get("audit_score")
+        if threshold is not None:
+            failures.extend(_audit_failures(run, float(threshold)))
     return failures
+
+
+def _audit_failures(run: RunRecord | None, threshold: float) -> list[str]:
+    if run is None:
+        return ["the audit score cannot be checked: the run was deleted"]
+    score = run.summary.get(_AUDIT_SCORE_KEY)
+    if not isinstance(score, int | float) or isinstance(score, bool) or math.isnan(score):
+        return [f"run {run.id} has no audit score: run `runtrack audit {run.id}`"]
+    if score < threshold:
+        return [f"audit score {score:g} < {threshold:g} (run {run.id}; see `runtrack audit`)"]
+    return []
 
 
 # --------------------------------------------------------------------------------------
