@@ -14,6 +14,10 @@ FORBIDDEN = {
     "query": ("runtrack.client", "runtrack.cli", "runtrack.store", "runtrack.artifacts"),
     "client": ("runtrack.cli", "runtrack.server"),
     "server": ("runtrack.client", "runtrack.cli"),
+    "stats": ("runtrack.client", "runtrack.cli", "runtrack.server", "runtrack.store"),
+    "audit": ("runtrack.client", "runtrack.cli", "runtrack.server", "runtrack.store"),
+    "compare": ("runtrack.cli", "runtrack.server"),
+    "reproduce": ("runtrack.cli", "runtrack.server"),
     "models": (
         "runtrack.client",
         "runtrack.cli",

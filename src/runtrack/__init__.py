@@ -51,6 +51,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import RuntrackError as RuntrackError
 
 
+if __import__("os").environ.get("RUNTRACK_CONFIG_OVERRIDES"):  # `runtrack rerun --set`
+    import_module("runtrack.client._reproduction").hook_argparse()
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

@@ -33,6 +33,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Where an artifact, model or run came from (or what came of it).",
     ),
     "rm": ("runtrack.cli.delete", "rm", "Delete runs (asks first on a terminal)."),
+    "compare": ("runtrack.cli.compare", "compare", "Compare runs: differences, tests, verdicts."),
+    "audit": ("runtrack.cli.audit", "audit", "Score how reproducible a run is, with fixes."),
+    "reproduce": (
+        "runtrack.cli.reproduce",
+        "reproduce",
+        "Run a recorded run again from its provenance; verify its metrics.",
+    ),
+    "rerun": (
+        "runtrack.cli.reproduce",
+        "rerun",
+        "Run a recorded run again with changed config, linked to it.",
+    ),
 }
 
 

@@ -25,6 +25,7 @@ from ..validation import (
 from ._config import normalize_config
 from ._ids import new_run_id, new_run_name, new_stream_id
 from ._journal import journal_path
+from ._reproduction import link_from_env
 from ._sink import JournalSink, NullSink
 from ._state import STATE
 from .run import Run
@@ -58,8 +59,15 @@ def init(
         raise ValidationError(f"mode {mode!r} must be one of {', '.join(settings_mod.MODES)}")
     s = settings_mod.load(mode=mode)
     cfg = normalize_config(config)
+    # runtrack reproduce / rerun: link, config overrides, pinned artifacts (from the env)
+    link = link_from_env() if resume is None and s.mode != "disabled" else None
+    not_applied: list[str] = []
+    if link is not None and link.overrides:
+        cfg, not_applied = link.apply(config, cfg)
     configdoc.flatten(cfg)
     clean_tags = check_tags(tags)
+    if link is not None:
+        clean_tags = link.tags(clean_tags)
     check_notes(notes)
     check_group(group)
     if name is not None:
@@ -141,6 +149,8 @@ def init(
         spool=STATE.artifact_store(s) if store is not None and s.url else None,
         cache_dir=s.cache_dir,
     )
+    if link is not None:
+        link.attach(run, not_applied)
     return _register(run, s, capture=True)
 
 
@@ -317,13 +327,19 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
         seeds = dict(STATE.seeds)
     if seeds:
         run._record_provenance("seeds", seeds)
+    from .provenance.determinism import capture_determinism
+
+    def refresh_determinism() -> None:  # scripts turn these on after init: look again
+        now = capture_determinism()
+        if now != run._provenance.get("determinism"):
+            run._record_provenance("determinism", now)
 
     def capture() -> None:
         from .provenance.environment import capture_environment
         from .provenance.git import capture_git
         from .provenance.hydra import capture_hydra
 
-        sections: dict[str, Any] = {}
+        sections: dict[str, Any] = {"determinism": capture_determinism()}
         try:
             if s.capture_git:
                 sections["git"] = capture_git(
@@ -344,6 +360,7 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
     thread = threading.Thread(target=capture, name="runtrack-provenance", daemon=True)
     thread.start()
     run._finishers.append(lambda: thread.join(timeout=60))
+    run._finishers.append(refresh_determinism)
 
     if s.system_metrics_interval > 0:
         from ._monitor import SystemMonitor

@@ -16,7 +16,10 @@ from .. import settings as settings_mod
 from .._bulk import bulk_objects
 from ..entities import FrozenMap, Project, RunRecord
 from ..errors import ArtifactNotFoundError, ValidationError
+from ._audit_api import AuditMethods
+from ._compare_api import CompareMethods
 from ._registry_api import RegistryMethods
+from ._reproduce_api import ReproduceMethods
 from ._state import STATE
 
 if TYPE_CHECKING:
@@ -99,7 +102,7 @@ class RunView:
         raise ArtifactNotFoundError(f"run {self._record.id} produced no artifact {name!r}")
 
 
-class Api(RegistryMethods):
+class Api(RegistryMethods, AuditMethods, CompareMethods, ReproduceMethods):
     """Read access to runs. ``Api(url=...)`` picks a database; default like ``init``."""
 
     def __init__(

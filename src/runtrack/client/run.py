@@ -379,11 +379,13 @@ class Run:
         and verified against the content hashes. ``type``, when given, must match the
         artifact's type. The edge version -> run is part of the lineage graph."""
         from ._artifact_use import ArtifactHandle
+        from ._reproduction import pinned_ref
 
         if self._status != "running":
             raise RunFinishedError(f"run {self.id} is {self._status}; cannot use an artifact")
         if not isinstance(ref, str) or not ref:
             raise ValidationError(f"artifact reference {ref!r} must be 'name:alias' or 'name:vN'")
+        ref = pinned_ref(ref, self.project)  # RUNTRACK_PIN_ARTIFACTS (runtrack reproduce)
         project, sep, rest = ref.partition("/")
         if not sep:
             project, rest = self.project, ref

@@ -24,9 +24,13 @@ def capture_command() -> dict[str, Any]:
     Keys: ``argv`` (``sys.argv``), ``orig_argv`` (the interpreter's own command line,
     with ``-m``/``-c`` and interpreter options), ``entry_point`` and ``entry_kind`` (see
     :func:`entry_point`), ``script`` (the resolved file of ``__main__``, or None), ``cwd``
-    (None if it was deleted), ``executable``, ``pid`` and ``start_time`` (the process's
-    start, epoch seconds; the time of the call when the OS cannot tell).
+    (None if it was deleted), ``executable``, ``pid``, ``start_time`` (the process's
+    start, epoch seconds; the time of the call when the OS cannot tell) and ``hash_seed``
+    (``PYTHONHASHSEED`` as the process started with it, None when unset: what
+    ``runtrack reproduce`` starts the command with).
     """
+    from .seeds import startup_hash_seed
+
     kind, entry, script = entry_point()
     try:
         cwd: str | None = os.getcwd()
@@ -42,6 +46,7 @@ def capture_command() -> dict[str, Any]:
         "executable": sys.executable,
         "pid": os.getpid(),
         "start_time": _process_start_time(),
+        "hash_seed": startup_hash_seed(),
     }
 
 

@@ -12,10 +12,20 @@ from typing import Final
 
 from ...errors import ValidationError
 
-__all__ = ["MAX_SEED", "seed_everything"]
+__all__ = ["MAX_SEED", "seed_everything", "startup_hash_seed"]
 
 MAX_SEED: Final = 2**32 - 1
 """The largest seed every generator accepts (numpy's legacy seeding is 32-bit)."""
+
+_STARTUP_HASH_SEED: list[str | None] = []  # PYTHONHASHSEED before seed_everything set it
+
+
+def startup_hash_seed() -> str | None:
+    """``PYTHONHASHSEED`` as this process started with it (None: unset, hashing is
+    randomised), even after :func:`seed_everything` changed ``os.environ``."""
+    if _STARTUP_HASH_SEED:
+        return _STARTUP_HASH_SEED[0]
+    return os.environ.get("PYTHONHASHSEED")
 
 
 def seed_everything(seed: int) -> dict[str, int]:
@@ -52,6 +62,8 @@ def seed_everything(seed: int) -> dict[str, int]:
             torch.cuda.manual_seed_all(seed)
             seeded["torch.cuda"] = seed
 
+    if not _STARTUP_HASH_SEED:
+        _STARTUP_HASH_SEED.append(os.environ.get("PYTHONHASHSEED"))
     os.environ["PYTHONHASHSEED"] = str(seed)
     seeded["PYTHONHASHSEED"] = seed
     return seeded
