@@ -7,9 +7,7 @@ imported (``sys.modules``), installed distributions from ``importlib.metadata``.
 from __future__ import annotations
 
 import importlib
-import os
 import platform
-import re
 import sys
 import warnings
 from collections.abc import Mapping
@@ -39,7 +37,6 @@ LIBRARIES: Final = {
     "lightgbm": "lightgbm",
     "cloudpickle": "cloudpickle",
 }
-_NORMALIZE: Final = re.compile(r"[-_.]+")
 
 
 def python_info() -> dict[str, str]:
@@ -70,59 +67,12 @@ def imported_libraries() -> dict[str, str]:
 
 
 def installed_distributions() -> list[str]:
-    """Every distribution visible on ``sys.path`` as ``name==version`` (PEP 503 names), sorted.
+    """Every distribution visible on ``sys.path`` as ``name==version`` (PEP 503 names),
+    sorted; when a name is installed twice, the one imported wins (see
+    ``runtrack._packages``)."""
+    from .._packages import installed_packages
 
-    When a name is installed twice, the first on ``sys.path`` (the one imported) wins.
-    Wheel installs are read from their ``name-version.dist-info`` directory names (parsing
-    every METADATA file costs ~1 ms per distribution); the result is kept until
-    ``sys.path`` or one of its directories changes.
-    """
-    key = tuple((entry, _mtime(entry)) for entry in sys.path)
-    if _DISTRIBUTIONS_CACHE.get("key") == key:
-        return list(_DISTRIBUTIONS_CACHE["value"])
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        for name, version in _scan(entry):
-            found.setdefault(_NORMALIZE.sub("-", name).lower(), version)
-    result = [f"{name}=={version}" for name, version in sorted(found.items())]
-    _DISTRIBUTIONS_CACHE.update(key=key, value=result)
-    return list(result)
-
-
-_DISTRIBUTIONS_CACHE: dict[str, Any] = {}
-
-
-def _mtime(path: str) -> int | None:
-    try:
-        return os.stat(path or ".").st_mtime_ns
-    except OSError:
-        return None
-
-
-def _scan(entry: str) -> list[tuple[str, str]]:
-    from importlib import metadata
-
-    try:
-        names = os.listdir(entry or ".")
-    except OSError:
-        return []
-    out: list[tuple[str, str]] = []
-    for item in names:
-        if item.endswith(".dist-info"):
-            name, sep, version = item.removesuffix(".dist-info").rpartition("-")
-            if sep and name and version and "-" not in version:
-                out.append((name, version))
-                continue
-        elif not item.endswith(".egg-info"):
-            continue
-        try:  # another layout: read the metadata itself
-            dist = metadata.Distribution.at(os.path.join(entry or ".", item))
-            meta_name, meta_version = dist.metadata["Name"], dist.version
-        except Exception:  # a broken dist-info must not break a save
-            continue
-        if meta_name and meta_version:
-            out.append((meta_name, meta_version))
-    return out
+    return [f"{name}=={version}" for name, version in installed_packages().items()]
 
 
 def require_library(doc: Mapping[str, Any]) -> None:
