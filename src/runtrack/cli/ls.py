@@ -110,7 +110,8 @@ def _pick_columns(runs: list[Any]) -> list[str]:
     metric_counts: Counter[str] = Counter()
     config_values: dict[str, set[str]] = {}
     for r in runs:
-        metric_counts.update(k for k in r.summary if not k.startswith("system/"))
+        # system metrics and the audit's scores are not what a run table is for
+        metric_counts.update(k for k in r.summary if not k.startswith(("system/", "audit.")))
         for k, v in flatten(r.config.to_dict()).items():
             config_values.setdefault(k, set()).add(repr(v))
     metrics = [f"metrics.{k}" for k, _ in metric_counts.most_common(4)]
