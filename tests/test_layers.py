@@ -18,6 +18,7 @@ FORBIDDEN = {
     "audit": ("runtrack.client", "runtrack.cli", "runtrack.server", "runtrack.store"),
     "compare": ("runtrack.cli", "runtrack.server"),
     "reproduce": ("runtrack.cli", "runtrack.server"),
+    "sweeps": ("runtrack.cli", "runtrack.server"),
     "models": (
         "runtrack.client",
         "runtrack.cli",
@@ -33,6 +34,7 @@ STDLIB_ONLY = (
     "protocol.py",
     "configdoc.py",
     "validation.py",
+    "ids.py",
 )
 
 

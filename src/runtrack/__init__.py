@@ -31,6 +31,9 @@ _EXPORTS = {
     "load_model": "runtrack.client._models",
     "register_model": "runtrack.client._models",
     "errors": "runtrack.errors",
+    "sweep": "runtrack.client._sweep_api",
+    "SweepView": "runtrack.client._sweep_api",
+    "TrialPruned": "runtrack.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -45,10 +48,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .client._models import load_model as load_model
     from .client._models import log_model as log_model
     from .client._models import register_model as register_model
+    from .client._sweep_api import SweepView as SweepView
+    from .client._sweep_api import sweep as sweep
     from .client.api import Api as Api
     from .client.api import RunView as RunView
     from .client.run import Run as Run
     from .errors import RuntrackError as RuntrackError
+    from .errors import TrialPruned as TrialPruned
 
 
 if __import__("os").environ.get("RUNTRACK_CONFIG_OVERRIDES"):  # `runtrack rerun --set`

@@ -442,6 +442,77 @@ class ModelDetail:
     alias: str | None = None  # the alias the reference named, if any
 
 
+TrialState: TypeAlias = Literal["waiting", "running", "complete", "pruned", "failed"]
+TRIAL_STATES: Final[tuple[TrialState, ...]] = ("waiting", "running", "complete", "pruned", "failed")
+SweepStatus: TypeAlias = Literal["running", "finished", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepTrial:
+    """One trial of a sweep: the parameters the search suggested, the run that evaluated
+    them (a child run of the sweep's run) and the objective values it reported.
+
+    ``params`` holds the searched parameters that were active for this trial (a
+    conditional parameter is absent when its condition did not hold); the run's config
+    also has the sweep's fixed values. ``intermediate``: (step, value) pairs reported for
+    pruning. ``warm``: a completed run of the project seeded into the sweep."""
+
+    sweep_id: str
+    number: int
+    run_id: str | None
+    state: TrialState
+    params: Mapping[str, Any]
+    values: tuple[float, ...] | None
+    intermediate: tuple[tuple[int, float], ...]
+    sampler: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    warm: bool = False
+    error: str | None = None
+    retry_of: int | None = None  # the failed trial this one repeats
+    retried: bool = False  # failed, and run again as a later trial
+
+    @property
+    def value(self) -> float | None:
+        """The (first) objective value; None until the trial completes."""
+        return None if not self.values else self.values[0]
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A hyperparameter search: its normalised spec, where it stands and its best trial
+    (the Pareto front for several objectives). Its id is the id of the sweep's own run,
+    whose child runs are the trials."""
+
+    id: str
+    project: str
+    name: str
+    spec: FrozenMap
+    status: SweepStatus
+    user: str
+    created_at: datetime
+    ended_at: datetime | None
+    counts: Mapping[str, int]  # trials by state (warm-started ones under "warm")
+    budget_used: int  # trials that count against budget.trials
+    best: SweepTrial | None
+    pareto: tuple[SweepTrial, ...] = ()
+    stop_reason: str | None = None
+
+    @property
+    def metric(self) -> str:
+        return str(self.spec["metrics"][0]["name"])
+
+    @property
+    def goal(self) -> str:
+        return str(self.spec["metrics"][0]["goal"])
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """Everything needed to create a run; also the header of a run's journal."""

@@ -11,6 +11,7 @@
      |    |    +-- ModelNotFoundError  no registered model / version / alias of that name
      |    +-- UserNotFoundError
      |    +-- TokenNotFoundError
+ |    +-- SweepNotFoundError
      +-- ConflictError                 HTTP 409
      |    +-- RunExistsError
      |    +-- RunFinishedError         a write to a run that has ended (and was not resumed)
@@ -23,6 +24,8 @@
  +-- NoActiveRunError              HTTP 400: runtrack.log() & co. before runtrack.init()
  +-- AuthenticationError           HTTP 401: no valid token
  +-- PermissionDeniedError         HTTP 403: the token's user may not do this
+
+TrialPruned (not a RuntrackError) is raised inside a sweep trial to stop it as pruned.
 
 Every class has a stable ``code`` (for the wire and ``--json`` output) and an
 ``http_status``. Third-party exceptions (SQLAlchemy, OS errors) are translated into
@@ -49,7 +52,9 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "StoreUnavailableError",
+    "SweepNotFoundError",
     "TokenNotFoundError",
+    "TrialPruned",
     "UserExistsError",
     "UserNotFoundError",
     "ValidationError",
@@ -129,6 +134,10 @@ class TokenNotFoundError(NotFoundError):
     code = "token_not_found"
 
 
+class SweepNotFoundError(NotFoundError):
+    code = "sweep_not_found"
+
+
 class ConflictError(RuntrackError):
     code = "conflict"
     http_status = 409
@@ -186,6 +195,12 @@ class AuthenticationError(RuntrackError):
 class PermissionDeniedError(RuntrackError):
     code = "forbidden"
     http_status = 403
+
+
+class TrialPruned(Exception):
+    """Raise inside a sweep trial (after ``run.should_prune()`` said so, or on your own
+    judgement) to stop it: the trial is recorded as pruned with its last value, the run
+    as finished, and the agent goes on with the next trial."""
 
 
 def _all_subclasses(cls: type[RuntrackError]) -> list[type[RuntrackError]]:

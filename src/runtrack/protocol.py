@@ -47,6 +47,8 @@ from .entities import (
     RunSpec,
     StatusOp,
     SummaryOp,
+    Sweep,
+    SweepTrial,
     TagsOp,
     utc_from_timestamp,
 )
@@ -617,4 +619,79 @@ def model_detail_from_wire(d: Mapping[str, Any]) -> ModelDetail:
         run=None if d["run"] is None else run_from_wire(d["run"]),
         lineage=lineage_from_wire(d["lineage"]),
         alias=d["alias"],
+    )
+
+
+def trial_to_wire(t: SweepTrial) -> dict[str, Any]:
+    return {
+        "sweep_id": t.sweep_id,
+        "number": t.number,
+        "run_id": t.run_id,
+        "state": t.state,
+        "params": dict(t.params),
+        "values": None if t.values is None else list(t.values),
+        "intermediate": [[s, v] for s, v in t.intermediate],
+        "sampler": t.sampler,
+        "started_at": _ts(t.started_at),
+        "ended_at": _ts(t.ended_at),
+        "warm": t.warm,
+        "error": t.error,
+        "retry_of": t.retry_of,
+        "retried": t.retried,
+    }
+
+
+def trial_from_wire(d: Mapping[str, Any]) -> SweepTrial:
+    vals = d["values"]
+    return SweepTrial(
+        sweep_id=d["sweep_id"],
+        number=int(d["number"]),
+        run_id=d["run_id"],
+        state=d["state"],
+        params=dict(d["params"]),
+        values=None if vals is None else tuple(float(v) for v in vals),
+        intermediate=tuple((int(s), float(v)) for s, v in d["intermediate"]),
+        sampler=d["sampler"],
+        started_at=utc_from_timestamp(d["started_at"]),
+        ended_at=utc_from_timestamp(d["ended_at"]),
+        warm=bool(d["warm"]),
+        error=d["error"],
+        retry_of=d["retry_of"],
+        retried=bool(d.get("retried", False)),
+    )
+
+
+def sweep_to_wire(s: Sweep) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "project": s.project,
+        "name": s.name,
+        "spec": _plain(s.spec),
+        "status": s.status,
+        "user": s.user,
+        "created_at": s.created_at.timestamp(),
+        "ended_at": _ts(s.ended_at),
+        "counts": dict(s.counts),
+        "budget_used": s.budget_used,
+        "best": None if s.best is None else trial_to_wire(s.best),
+        "pareto": [trial_to_wire(t) for t in s.pareto],
+        "stop_reason": s.stop_reason,
+    }
+
+
+def sweep_from_wire(d: Mapping[str, Any]) -> Sweep:
+    return Sweep(
+        id=d["id"],
+        project=d["project"],
+        name=d["name"],
+        spec=FrozenMap(d["spec"]),
+        status=d["status"],
+        user=d["user"],
+        created_at=utc_from_timestamp(d["created_at"]),  # type: ignore[arg-type]
+        ended_at=utc_from_timestamp(d["ended_at"]),
+        counts=dict(d["counts"]),
+        budget_used=int(d["budget_used"]),
+        best=None if d["best"] is None else trial_from_wire(d["best"]),
+        pareto=tuple(trial_from_wire(t) for t in d["pareto"]),
+        stop_reason=d["stop_reason"],
     )

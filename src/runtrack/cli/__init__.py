@@ -40,6 +40,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "reproduce",
         "Run a recorded run again from its provenance; verify its metrics.",
     ),
+    "sweep": (
+        "runtrack.cli.sweep",
+        "sweep",
+        "Hyperparameter sweeps: create, show, list, stop.",
+    ),
+    "agent": ("runtrack.cli.sweep", "agent", "Run trials of a sweep (on any number of machines)."),
     "rerun": (
         "runtrack.cli.reproduce",
         "rerun",

@@ -21,6 +21,7 @@ import threading
 import traceback
 from types import FrameType, TracebackType
 
+from ..errors import TrialPruned
 from ._state import STATE
 
 log = logging.getLogger("runtrack")
@@ -40,6 +41,10 @@ def install() -> None:
     ) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
             _finish_all("killed", "interrupted (KeyboardInterrupt / SIGINT)")
+        elif issubclass(exc_type, TrialPruned):  # a sweep trial stopped by its pruner
+            _end_trials_pruned()
+            print("runtrack: trial pruned", file=sys.stderr)
+            return  # not an error: no traceback
         else:
             _finish_all("failed", "".join(traceback.format_exception(exc_type, exc, tb)))
         previous_hook(exc_type, exc, tb)
@@ -72,6 +77,21 @@ def _finish_all(status: str, error: str | None) -> None:
     for run in runs:
         try:
             run.finish(status, error)
+        except Exception:  # pragma: no cover - keep ending the others
+            log.exception("runtrack: could not finish run %s", run.id)
+
+
+def _end_trials_pruned() -> None:
+    from ._trial import end_pruned
+
+    with STATE.lock:
+        runs = list(reversed(STATE.runs))
+    for run in runs:
+        try:
+            if run._trial is not None:
+                end_pruned(run)
+            else:
+                run.finish("finished")
         except Exception:  # pragma: no cover - keep ending the others
             log.exception("runtrack: could not finish run %s", run.id)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import configdoc
 from .. import settings as settings_mod
 from ..entities import NewRun, ProvenanceOp, RunRecord, RunSpec, StatusOp
-from ..errors import StoreUnavailableError, ValidationError
+from ..errors import ConfigError, StoreUnavailableError, ValidationError
 from ..validation import (
     check_existing_run_id,
     check_group,
@@ -23,7 +23,7 @@ from ..validation import (
     check_tags,
 )
 from ._config import normalize_config
-from ._ids import new_run_id, new_run_name, new_stream_id
+from ..ids import new_run_id, new_run_name, new_stream_id
 from ._journal import journal_path
 from ._reproduction import link_from_env
 from ._sink import JournalSink, NullSink
@@ -73,6 +73,13 @@ def init(
     if name is not None:
         check_run_name(name)
     parent_id = _parent_id(parent)
+    trial = None
+    if resume is None and s.mode != "disabled":
+        from ._trial import trial_from_env
+
+        trial = trial_from_env()  # started by a sweep agent: record into the trial's run
+        if trial is not None:
+            resume = trial[1]
     if resume is not None:
         check_existing_run_id(resume)
     if project is not None:
@@ -96,7 +103,12 @@ def init(
             capture=False,
         )
     if resume is not None:
-        return _resume(s, resume, project, cfg, clean_tags, notes)
+        run = _resume(s, resume, project, cfg, clean_tags, notes, trial is not None)
+        if trial is not None:
+            from ._trial import attach
+
+            attach(run, trial[0], STATE.store(s))
+        return run
 
     spec = RunSpec(
         id=new_run_id(),
@@ -161,6 +173,7 @@ def _resume(
     cfg: dict[str, Any],
     tags: dict[str, str],
     notes: str | None,
+    trial: bool = False,
 ) -> Run:
     if s.mode != "online":
         raise ValidationError(
@@ -169,9 +182,24 @@ def _resume(
     store = STATE.store(s)
     rec = store.get_run(run_id)
     if project is not None and project != rec.project:
+        if trial:
+            raise ValidationError(
+                f"this process runs a trial of a sweep in project {rec.project!r}, but "
+                f"init() asks for project {project!r}: create the sweep in {project!r} or "
+                "drop project= from init()"
+            )
         raise ValidationError(f"run {run_id} belongs to project {rec.project!r}, not {project!r}")
     recorded = rec.config.to_dict()
-    added = configdoc.merge(recorded, cfg)  # raises ConfigError if a value would change
+    try:
+        added = configdoc.merge(recorded, cfg)  # raises ConfigError if a value would change
+    except ConfigError as exc:
+        if not trial:
+            raise
+        raise ConfigError(
+            f"{exc}. This run is a sweep trial: its config holds the parameters the sweep "
+            "chose; read them from run.config (or pass them on the command line with "
+            "${name} in the sweep's command) instead of setting other values"
+        ) from None
     spec = RunSpec(
         id=rec.id,
         project=rec.project,

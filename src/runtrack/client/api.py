@@ -21,6 +21,7 @@ from ._compare_api import CompareMethods
 from ._registry_api import RegistryMethods
 from ._reproduce_api import ReproduceMethods
 from ._state import STATE
+from ._sweep_api import SweepMethods
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -102,7 +103,7 @@ class RunView:
         raise ArtifactNotFoundError(f"run {self._record.id} produced no artifact {name!r}")
 
 
-class Api(RegistryMethods, AuditMethods, CompareMethods, ReproduceMethods):
+class Api(RegistryMethods, AuditMethods, CompareMethods, ReproduceMethods, SweepMethods):
     """Read access to runs. ``Api(url=...)`` picks a database; default like ``init``."""
 
     def __init__(

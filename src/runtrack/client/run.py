@@ -35,6 +35,7 @@ from ..errors import (
     RunFinishedError,
     RunNotFoundError,
     StoreUnavailableError,
+    TrialPruned,
     ValidationError,
 )
 from ..validation import check_key, check_metric_value, check_notes, check_step, check_tags
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
     from ..store.base import TrackingStore
     from ._artifact_use import ArtifactHandle
+    from ._trial import TrialLink
 
 log = logging.getLogger("runtrack")
 
@@ -96,6 +98,7 @@ class Run:
         self._status = "running"
         self._on_finish = on_finish
         self._finishers: list[Callable[[], None]] = []
+        self._trial: TrialLink | None = None  # set when the run is a sweep trial
         self.config = RunConfig(config, lambda new: self._op(ConfigOp(new)))
         self.summary = RunSummary(self._last_values, lambda v: self._op(SummaryOp(v)), summary)
 
@@ -193,6 +196,21 @@ class Run:
     def step(self) -> int:
         """The step the next ``log()`` without ``step=`` will use."""
         return self._step
+
+    # -- sweeps --------------------------------------------------------------------------
+    @property
+    def sweep_id(self) -> str | None:
+        """The sweep this run is a trial of, or None."""
+        return None if self._trial is None else self._trial.sweep_id
+
+    def should_prune(self) -> bool:
+        """In a sweep trial: report the latest value of the sweep's objective (log it
+        first with ``log``) to the sweep's pruner and say whether to stop. Stop by
+        raising ``runtrack.TrialPruned`` (or returning): the trial is then recorded as
+        pruned. Outside a sweep, or without a pruner, always False."""
+        from ._trial import should_prune
+
+        return should_prune(self)
 
     def _record_provenance(self, section: str, data: Any) -> None:
         self._provenance[section] = data
@@ -465,6 +483,10 @@ class Run:
     ) -> None:
         if exc_type is None:
             self.finish()
+        elif issubclass(exc_type, TrialPruned):
+            from ._trial import end_pruned
+
+            end_pruned(self)
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finish("killed", "interrupted (KeyboardInterrupt)")
         elif isinstance(exc, SystemExit) and exc.code in (0, None):

@@ -23,7 +23,7 @@ from ._middleware import AccessLog, OriginCheck
 from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
 from .routers import artifacts as artifact_routes
-from .routers import catalog, health, models, projects, runs, users
+from .routers import catalog, health, models, projects, runs, sweeps, users
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -86,7 +86,7 @@ def create_app(
         concurrency=min(2, writers) if isinstance(writers, int) else 1,
     )
     errors.install(app)
-    for module in (health, projects, runs, users, artifact_routes, catalog, models):
+    for module in (health, projects, runs, users, artifact_routes, catalog, models, sweeps):
         app.include_router(module.router)
 
     app.add_middleware(OriginCheck, allowed=config.allowed_origins)

@@ -47,6 +47,8 @@ from ..entities import (
     RunBatch,
     RunRecord,
     RunSpec,
+    Sweep,
+    SweepTrial,
     WriteResult,
 )
 from ..errors import ValidationError
@@ -335,6 +337,74 @@ class TrackingStore(abc.ABC):
         self, name: str, version: int, tags: Mapping[str, str]
     ) -> ModelVersion:
         """Merge tags into a model version's tags."""
+
+    # -- sweeps (the search runs store-side: runtrack.sweeps.engine) -------------------
+    @abc.abstractmethod
+    def create_sweep(
+        self, project: str, spec: Mapping[str, Any], *, actor: str, host: str = ""
+    ) -> Sweep:
+        """Create a sweep from a spec (``runtrack.sweeps.spec``: validated, defaults
+        filled, a seed chosen if none) and its own run, whose child runs are the trials.
+        With ``warm_start``, completed runs of the project that fit the space become
+        trials first. Raises ``ValidationError`` naming the bad key."""
+
+    @abc.abstractmethod
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        """Raises ``SweepNotFoundError``."""
+
+    @abc.abstractmethod
+    def list_sweeps(self, project: str | None = None) -> list[Sweep]:
+        """Sweeps of a project (all if None), newest first."""
+
+    @abc.abstractmethod
+    def sweep_trials(self, sweep_id: str) -> list[SweepTrial]:
+        """Every trial of a sweep, by number."""
+
+    @abc.abstractmethod
+    def sweep_project(self, sweep_id: str) -> str:
+        """The project a sweep belongs to (cheap; for permission checks)."""
+
+    @abc.abstractmethod
+    def sweep_ask(
+        self, sweep_id: str, *, user: str, host: str, request_id: str | None = None
+    ) -> SweepTrial | None:
+        """The next trial: parameters suggested with every trial told so far in view, and
+        its run created (a child of the sweep's run, config = the parameters, status
+        running). None when the sweep is over: budget spent, out of time, no improvement
+        for ``budget.patience`` trials, or stopped. Trials whose run died are failed
+        first (retried if the spec allows). Never hands a trial out twice and never goes
+        over ``budget.trials``, whatever number of agents ask at once. An ask repeated
+        with the same ``request_id`` (a retry after a lost answer) returns the same
+        trial."""
+
+    @abc.abstractmethod
+    def sweep_report(self, sweep_id: str, run_id: str, step: int, value: float) -> bool:
+        """An intermediate objective value of a running trial; True when the pruner says
+        the trial should stop."""
+
+    @abc.abstractmethod
+    def sweep_tell(
+        self,
+        sweep_id: str,
+        run_id: str,
+        *,
+        state: str = "complete",
+        values: Sequence[float] | None = None,
+        error: str | None = None,
+    ) -> SweepTrial:
+        """Finish a trial: ``complete`` (``values``: one per objective), ``pruned`` or
+        ``failed``. The same again is a no-op; a different outcome for a finished trial
+        raises ``ConflictError``. A trial run still open is given the values and ended."""
+
+    @abc.abstractmethod
+    def stop_sweep(self, sweep_id: str, *, reason: str | None = None) -> Sweep:
+        """No more trials are handed out; running ones may still be told."""
+
+    @abc.abstractmethod
+    def sweep_analysis(self, sweep_id: str, *, importance: str = "ped_anova") -> dict[str, Any]:
+        """Best trial or Pareto front, optimisation history, parameter importance
+        (``ped_anova``, ``fanova`` or ``none``) and the parallel-coordinates table, as
+        JSON-ready data (``runtrack.sweeps.analysis``)."""
 
     @abc.abstractmethod
     def referenced_digests(self) -> set[str]:

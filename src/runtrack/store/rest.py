@@ -39,6 +39,8 @@ from ..entities import (
     RunBatch,
     RunRecord,
     RunSpec,
+    Sweep,
+    SweepTrial,
     WriteResult,
 )
 from ..errors import (
@@ -67,6 +69,8 @@ from ..protocol import (
     run_from_wire,
     series_from_wire,
     spec_to_json,
+    sweep_from_wire,
+    trial_from_wire,
     version_from_wire,
 )
 from ..validation import check_existing_run_id, check_project
@@ -497,6 +501,74 @@ class RestStore(TrackingStore):
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+    # -- sweeps ---------------------------------------------------------------------------
+    def create_sweep(
+        self, project: str, spec: Mapping[str, Any], *, actor: str, host: str = ""
+    ) -> Sweep:
+        from ..sweeps.spec import normalize
+
+        check_project(project)
+        _actor(actor)
+        body = {"spec": normalize(spec), "actor": actor, "host": host}
+        return sweep_from_wire(self._call("POST", f"/projects/{_seg(project)}/sweeps", body=body))
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        return sweep_from_wire(self._call("GET", f"/sweeps/{_seg(sweep_id)}"))
+
+    def list_sweeps(self, project: str | None = None) -> list[Sweep]:
+        if project is None:
+            out: list[Sweep] = []
+            for p in self.list_projects():
+                out += self.list_sweeps(p.name)
+            return sorted(out, key=lambda s: s.created_at, reverse=True)
+        check_project(project)
+        d = self._call("GET", f"/projects/{_seg(project)}/sweeps")
+        return [sweep_from_wire(x) for x in d]
+
+    def sweep_trials(self, sweep_id: str) -> list[SweepTrial]:
+        d = self._call("GET", f"/sweeps/{_seg(sweep_id)}/trials")
+        return [trial_from_wire(x) for x in d]
+
+    def sweep_project(self, sweep_id: str) -> str:
+        return self.get_sweep(sweep_id).project
+
+    def sweep_ask(
+        self, sweep_id: str, *, user: str, host: str, request_id: str | None = None
+    ) -> SweepTrial | None:
+        import uuid
+
+        body = {"host": host, "actor": user, "request_id": request_id or uuid.uuid4().hex}
+        d = self._call("POST", f"/sweeps/{_seg(sweep_id)}/ask", body=body)
+        return None if d is None else trial_from_wire(d)
+
+    def sweep_report(self, sweep_id: str, run_id: str, step: int, value: float) -> bool:
+        path = f"/sweeps/{_seg(sweep_id)}/trials/{_seg(run_id)}/report"
+        d = self._call("POST", path, body={"step": step, "value": value})
+        return bool(d["prune"])
+
+    def sweep_tell(
+        self,
+        sweep_id: str,
+        run_id: str,
+        *,
+        state: str = "complete",
+        values: Sequence[float] | None = None,
+        error: str | None = None,
+    ) -> SweepTrial:
+        path = f"/sweeps/{_seg(sweep_id)}/trials/{_seg(run_id)}/tell"
+        body = {"state": state, "values": None if values is None else list(values), "error": error}
+        return trial_from_wire(self._call("POST", path, body=body))
+
+    def stop_sweep(self, sweep_id: str, *, reason: str | None = None) -> Sweep:
+        d = self._call("POST", f"/sweeps/{_seg(sweep_id)}/stop", body={"reason": reason})
+        return sweep_from_wire(d)
+
+    def sweep_analysis(self, sweep_id: str, *, importance: str = "ped_anova") -> dict[str, Any]:
+        d = self._call(
+            "GET", f"/sweeps/{_seg(sweep_id)}/analysis", params={"importance": importance}
+        )
+        return dict(d)
 
 
 def _seg(value: object) -> str:

@@ -50,6 +50,7 @@ from ..errors import (
 )
 from ..store.base import TrackingStore
 from .registry_contract import RegistryContract
+from .sweep_contract import SweepContract
 
 StoreFactory = Callable[..., TrackingStore]
 _counter = iter(range(10**9))
@@ -79,7 +80,7 @@ def op(seq: int, o: Any) -> OpRecord:
     return OpRecord(seq, o)
 
 
-class TrackingStoreContract(RegistryContract):
+class TrackingStoreContract(RegistryContract, SweepContract):
     """Behaviour every ``TrackingStore`` must have."""
 
     @pytest.fixture

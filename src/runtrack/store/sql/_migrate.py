@@ -42,9 +42,14 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate to ``revision``; returns (from, to)."""
+    import logging
+
     from alembic import command
     from alembic.config import Config
 
+    # alembic reports each step at INFO; an app that logs INFO to the console (Hydra's
+    # jobs do) would print a dozen lines on a fresh store
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with _migration_lock(engine):
         before = current_revision(engine)
         cfg = Config()

@@ -48,7 +48,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_REVISION = "0003"  # alembic head; checked against the migrations by a test
+SCHEMA_REVISION = "0004"  # alembic head; checked against the migrations by a test
 
 metadata = MetaData()
 
@@ -320,6 +320,51 @@ gc_rounds = Table(
     Column("started_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),  # a round whose gc died ends here
     Column("finished_at", Float),
+)
+
+# sweeps (migration 0004): a sweep's id is its own run's id; trials are child runs. The
+# rows hold Optuna's view of each trial (internal parameter values, distributions,
+# system attributes), so any process can rebuild the study; ``seq`` orders changes so a
+# process holding the study in memory reads only what changed since (runtrack.sweeps).
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON, normalised (runtrack.sweeps.spec)
+    Column("status", String(16), nullable=False),  # running | finished | stopped
+    Column("stop_reason", Text),
+    Column("study_attrs", Text, nullable=False),  # JSON: Optuna study system attributes
+    Column("seq", BigInteger, nullable=False),  # last change number
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("ix_sweeps_project", "project_id", "created_at"),
+)
+
+sweep_trials = Table(
+    "sweep_trials",
+    metadata,
+    Column("sweep_id", ID, ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("run_id", ID),  # the trial's run (a warm-started trial: the run it came from)
+    Column("state", String(16), nullable=False),  # waiting|running|complete|pruned|failed
+    Column("warm", Boolean, nullable=False),
+    Column("params", Text, nullable=False),  # JSON {name: Optuna internal value}
+    Column("distributions", Text, nullable=False),  # JSON {name: Optuna distribution JSON}
+    Column("vals", Text),  # JSON list of objective values
+    Column("intermediate", Text, nullable=False),  # JSON [[step, value], ...]
+    Column("system_attrs", Text, nullable=False),  # JSON
+    Column("user_attrs", Text, nullable=False),  # JSON
+    Column("sampler", String(32)),
+    Column("error", Text),
+    Column("retry_of", Integer),
+    Column("retried", Boolean, nullable=False),  # a failed trial run again as a new one
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("seq", BigInteger, nullable=False),
+    Index("ix_sweep_trials_seq", "sweep_id", "seq"),
+    Index("ix_sweep_trials_run", "run_id"),
 )
 
 # append-only tables: the migrations add triggers refusing UPDATE and DELETE on them

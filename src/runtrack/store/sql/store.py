@@ -64,6 +64,7 @@ from ._records import (
     project_names,
     to_record,
 )
+from ._sweeps import SweepMethods
 from ._write import apply_batch
 from .schema import (
     projects,
@@ -77,7 +78,7 @@ from .schema import (
 T = TypeVar("T")
 
 
-class SqlStore(CatalogMethods, base.TrackingStore):
+class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
     """Runs in a SQL database. ``url``: ``sqlite:///path`` or ``postgresql://...``.
 
     ``crash_after``: seconds without a heartbeat after which a running run is crashed,
@@ -282,16 +283,16 @@ class SqlStore(CatalogMethods, base.TrackingStore):
         )
 
     def write(self, batch: RunBatch) -> WriteResult:
-        def go(conn: Connection) -> WriteResult:
-            return apply_batch(
-                conn,
-                batch,
-                now=self._clock(),
-                console_max_bytes=self.console_max_bytes,
-                log_artifact=self._log_artifact_tx,
-            )
+        return self._write("writing to a run", lambda conn: self._apply_tx(conn, batch))
 
-        return self._write("writing to a run", go)
+    def _apply_tx(self, conn: Connection, batch: RunBatch) -> WriteResult:
+        return apply_batch(
+            conn,
+            batch,
+            now=self._clock(),
+            console_max_bytes=self.console_max_bytes,
+            log_artifact=self._log_artifact_tx,
+        )
 
     def stream_position(self, run_id: str, stream: str) -> int:
         check_existing_run_id(run_id)

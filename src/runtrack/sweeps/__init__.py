@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps: specs, engine and Optuna integration (issue 7)."""

@@ -1,0 +1,356 @@
+"""The agent: take the next suggestion, run the trial, report, repeat.
+
+Two ways to run a trial:
+
+* a Python function (``runtrack.sweep(spec, fn)``): the trial's run is resumed in this
+  process and ``fn(run)`` called;
+* a command (``runtrack agent SWEEP``, the spec's ``command``): a child process with the
+  parameters substituted into its arguments (``${lr}``, ``${args}``...) and passed in the
+  environment (``RUNTRACK_PARAMS``, JSON); its ``runtrack.init()`` records into the
+  trial's run. The agent beats for the trial's run while the child works, and the child
+  is stopped if the agent dies (Linux: parent-death signal), so a dead agent's trial ends
+  up failed and the sweep goes on.
+
+Any number of agents, on any machines, may work on one sweep: the store hands each trial
+out once and keeps the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..entities import SweepTrial
+from ..errors import ConflictError, RuntrackError, TrialPruned, ValidationError
+from . import spec as spec_mod
+from .spec import PLACEHOLDER as _PLACEHOLDER
+from .spec import check_command
+
+if TYPE_CHECKING:
+    from ..client.run import Run
+    from ..store.base import TrackingStore
+
+log = logging.getLogger("runtrack")
+HEARTBEAT_EVERY = 10.0
+
+
+@dataclass
+class AgentResult:
+    """What one agent did."""
+
+    sweep_id: str
+    trials: list[dict[str, Any]] = field(default_factory=list)  # number, run_id, state, value
+    stopped_because: str = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.trials)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sweep": self.sweep_id, "trials": self.trials, "stopped": self.stopped_because}
+
+
+# -- command lines ------------------------------------------------------------------------
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)  # floats round-trip exactly
+
+
+def render_command(command: Sequence[str], spec: Mapping[str, Any], trial: SweepTrial) -> list[str]:
+    """The command with the trial's values substituted. A token naming a parameter that
+    is not active in this trial (its condition did not hold) is left out; ``${args}``
+    expands to ``--name=value`` for every value of the trial, ``${args_no_hyphens}`` to
+    ``name=value`` (Hydra's syntax)."""
+    values = {**spec_mod.fixed_values(spec), **dict(trial.params)}
+    ordered = [n for n in spec["parameters"] if n in values]
+    extra = {
+        "interpreter": sys.executable,
+        "run_id": trial.run_id or "",
+        "trial": str(trial.number),
+        "sweep_id": trial.sweep_id,
+    }
+    out: list[str] = []
+    for token in command:
+        if token == "${args}":
+            out += [f"--{n}={_text(values[n])}" for n in ordered]
+            continue
+        if token == "${args_no_hyphens}":
+            out += [f"{n}={_text(values[n])}" for n in ordered]
+            continue
+        keys = [m.group(1) for m in _PLACEHOLDER.finditer(token)]
+        if any(k in spec["parameters"] and k not in values for k in keys):
+            continue  # an inactive conditional parameter: drop the whole argument
+
+        def one(m: re.Match[str]) -> str:
+            k = m.group(1)
+            return extra[k] if k in extra else _text(values[k])
+
+        out.append(_PLACEHOLDER.sub(one, token))
+    return out
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when the agent dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+# -- the loop -----------------------------------------------------------------------------
+class _Beat:
+    """Beats for a trial's run from the agent while a child process works on it."""
+
+    def __init__(self, store: TrackingStore, run_id: str, every: float) -> None:
+        self._store, self._run_id, self._every = store, run_id, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="runtrack-trial-beat", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._store.heartbeat(self._run_id)
+            except RuntrackError as exc:  # the child beats too; keep trying
+                log.debug("runtrack: trial heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Progress:
+    """One line per trial (and a bar on a terminal)."""
+
+    def __init__(self, sweep_id: str, count: int | None, metric: str, goal: str, quiet: bool):
+        self.metric, self.goal, self.quiet = metric, goal, quiet
+        self.best: float | None = None
+        self._bar: Any = None
+        self._task: Any = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn(f"sweep {sweep_id}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._task = self._bar.add_task("", total=count)
+            self._bar.start()
+
+    def trial(self, t: SweepTrial, state: str, values: list[float] | None, secs: float) -> None:
+        v = values[0] if values else None
+        better = v is not None and state == "complete" and math.isfinite(v)
+        if better and (
+            self.best is None or (v < self.best if self.goal == "minimize" else v > self.best)  # type: ignore[operator]
+        ):
+            self.best = v
+        shown = "" if v is None else f" {self.metric}={v:.6g}"
+        best = "" if self.best is None else f" (best {self.best:.6g})"
+        line = f"trial {t.number}: {state}{shown}{best} in {secs:.1f} s"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, description=line)
+        elif not self.quiet:
+            print(f"runtrack: {line}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _loop(
+    store: TrackingStore,
+    sweep_id: str,
+    count: int | None,
+    quiet: bool,
+    one: Callable[[SweepTrial, Mapping[str, Any]], tuple[str, list[float] | None]],
+) -> AgentResult:
+    from ..client._init import _host, _user
+
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValidationError(f"count {count!r} must be a positive integer")
+    sweep = store.get_sweep(sweep_id)
+    spec = sweep.spec.to_dict()
+    result = AgentResult(sweep_id)
+    progress = _Progress(sweep_id, count, sweep.metric, sweep.goal, quiet)
+    user, host = _user(), _host()
+    try:
+        while count is None or result.count < count:
+            trial = store.sweep_ask(sweep_id, user=user, host=host)
+            if trial is None:
+                result.stopped_because = store.get_sweep(sweep_id).stop_reason or "sweep over"
+                break
+            t0 = time.monotonic()
+            state, values = one(trial, spec)
+            progress.trial(trial, state, values, time.monotonic() - t0)
+            result.trials.append(
+                {"number": trial.number, "run_id": trial.run_id, "state": state, "values": values}
+            )
+        else:
+            result.stopped_because = f"ran {count} trial(s)"
+    finally:
+        progress.close()
+    return result
+
+
+def _tell(
+    store: TrackingStore,
+    sweep_id: str,
+    run_id: str,
+    state: str,
+    values: list[float] | None = None,
+    error: str | None = None,
+) -> tuple[str, list[float] | None]:
+    """Tell the store; the outcome it recorded (a trial the run already told, e.g. pruned
+    from inside the child, keeps that outcome)."""
+    try:
+        t = store.sweep_tell(sweep_id, run_id, state=state, values=values, error=error)
+    except ConflictError:
+        got = [x for x in store.sweep_trials(sweep_id) if x.run_id == run_id]
+        if not got:
+            raise
+        t = got[0]
+    return t.state, None if t.values is None else list(t.values)
+
+
+# -- a Python function per trial ------------------------------------------------------------
+def run_function_trials(
+    store: TrackingStore,
+    sweep_id: str,
+    fn: Callable[[Run], Any],
+    *,
+    count: int | None = None,
+    quiet: bool = False,
+) -> AgentResult:
+    from ..client._init import init
+    from ..client._sweep_api import objective_values
+    from ..client._trial import attach, end_pruned
+
+    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> tuple[str, list[float] | None]:
+        assert trial.run_id is not None
+        names = spec_mod.objective_names(spec)
+        run = init(resume=trial.run_id)
+        attach(run, sweep_id, store)
+        try:
+            returned = fn(run)
+        except TrialPruned:
+            end_pruned(run)
+            return _tell(store, sweep_id, run.id, "pruned")
+        except KeyboardInterrupt:
+            run.finish("killed", "interrupted (KeyboardInterrupt)")
+            _tell(store, sweep_id, run.id, "failed", error="interrupted")
+            raise
+        except Exception as exc:  # the trial failed; the sweep goes on
+            text = traceback.format_exc()
+            run.finish("failed", text)
+            log.warning("runtrack: trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+            return _tell(store, sweep_id, run.id, "failed", error=text)
+        values = objective_values(names, returned, run.summary)
+        if values is not None and run.status == "running":
+            missing = {n: v for n, v in zip(names, values, strict=True) if n not in run.summary}
+            if missing:
+                run.log(missing)  # a returned objective is recorded on the run too
+        run.finish()
+        if values is None:
+            return _tell(
+                store,
+                sweep_id,
+                run.id,
+                "failed",
+                error=f"the trial neither returned nor logged {', '.join(names)}",
+            )
+        return _tell(store, sweep_id, run.id, "complete", values)
+
+    return _loop(store, sweep_id, count, quiet, one)
+
+
+# -- a command per trial ----------------------------------------------------------------------
+def run_command_trials(
+    store: TrackingStore,
+    sweep_id: str,
+    *,
+    command: Sequence[str] | None = None,
+    count: int | None = None,
+    quiet: bool = False,
+    heartbeat_every: float = HEARTBEAT_EVERY,
+) -> AgentResult:
+    """Run the sweep's ``command`` (or ``command``) once per trial."""
+    sweep = store.get_sweep(sweep_id)
+    spec = sweep.spec.to_dict()
+    cmd = list(command) if command else spec.get("command")
+    if not cmd:
+        raise ValidationError(
+            f"sweep {sweep_id} has no command: add 'command' to its spec, or give one "
+            "after -- (runtrack agent SWEEP -- python train.py --lr ${lr})"
+        )
+    check_command(cmd, spec)
+    names = spec_mod.objective_names(spec)
+
+    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> tuple[str, list[float] | None]:
+        assert trial.run_id is not None
+        argv = render_command(cmd, spec, trial)
+        env = dict(os.environ)
+        env.update(
+            {
+                "RUNTRACK_SWEEP_ID": sweep_id,
+                "RUNTRACK_TRIAL_RUN": trial.run_id,
+                "RUNTRACK_TRIAL_NUMBER": str(trial.number),
+                "RUNTRACK_PARAMS": json.dumps(
+                    spec_mod.nest({**spec_mod.fixed_values(spec), **dict(trial.params)})
+                ),
+            }
+        )
+        beat = _Beat(store, trial.run_id, heartbeat_every)
+        try:
+            try:
+                proc = subprocess.Popen(
+                    argv, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None
+                )
+            except OSError as exc:
+                return _tell(
+                    store, sweep_id, trial.run_id, "failed", error=f"cannot start {argv[0]}: {exc}"
+                )
+            try:
+                rc = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait(timeout=30)
+                _tell(store, sweep_id, trial.run_id, "failed", error="agent interrupted")
+                raise
+        finally:
+            beat.stop()
+        rec = store.get_run(trial.run_id)
+        if rc == 0:
+            got = [rec.summary.get(n) for n in names]
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in got):
+                return _tell(store, sweep_id, trial.run_id, "complete", [float(v) for v in got])  # type: ignore[arg-type]
+            return _tell(
+                store,
+                sweep_id,
+                trial.run_id,
+                "failed",
+                error=f"the command exited 0 but the run logged no {', '.join(names)} "
+                "(log it with run.log inside runtrack.init's run)",
+            )
+        why = rec.error or f"the command exited with code {rc}"
+        return _tell(store, sweep_id, trial.run_id, "failed", error=why)
+
+    return _loop(store, sweep_id, count, quiet, one)

@@ -1,0 +1,531 @@
+"""The sweep spec: validated and normalised before anything is stored.
+
+A spec is a dict (or the same as YAML). Everything is checked here, in pure Python, so
+the SDK refuses a bad spec before it reaches a store and a store refuses it again from an
+untrusted client. Every message names the key at fault (``parameters.lr.min``) and what
+would be accepted. :func:`normalize` returns the spec with every default filled in: that
+is what the store keeps, so a sweep reads back exactly as it runs.
+
+Parameters (in the order given; a conditional one after those it depends on)::
+
+    lr:        {distribution: log_uniform, min: 1e-5, max: 1e-1}
+    dropout:   {distribution: uniform, min: 0.0, max: 0.5, step: 0.05}   # step optional
+    depth:     {distribution: int, min: 2, max: 12, step: 2}             # or log: true
+    optimizer: {values: [adam, sgd]}                                     # categorical
+    momentum:  {distribution: uniform, min: 0, max: 0.99, when: {optimizer: sgd}}
+    epochs:    {value: 20}                                               # fixed
+
+A dotted name (``model.depth``) is a nested config key of the trial's run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ValidationError
+from ..validation import check_key, check_run_name
+
+METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
+GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+DISTRIBUTIONS = ("uniform", "log_uniform", "int")
+MAX_PARAMETERS = 200
+MAX_CHOICES = 10_000
+MAX_OBJECTIVES = 8
+MAX_TRIALS = 1_000_000
+_SPEC_KEYS = (
+    "method",
+    "metric",
+    "metrics",
+    "parameters",
+    "pruner",
+    "budget",
+    "seed",
+    "command",
+    "retries",
+    "warm_start",
+    "name",
+    "description",
+)
+_PARAM_KEYS = {"distribution", "min", "max", "step", "log", "values", "value", "when"}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
+Scalar = str | int | float | bool | None
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+KEYWORDS = ("args", "args_no_hyphens", "interpreter", "run_id", "trial", "sweep_id")
+
+
+def _fail(where: str, msg: str) -> ValidationError:
+    return ValidationError(f"sweep spec: {where}: {msg}")
+
+
+def _show(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(where: str, v: object, *, integer: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        kind = "an integer" if integer else "a number"
+        raise _fail(where, f"{_show(v)} must be {kind}")
+    if integer and not (isinstance(v, int) or float(v).is_integer()):
+        raise _fail(where, f"{_show(v)} must be an integer")
+    if not math.isfinite(v):
+        raise _fail(where, f"{_show(v)} must be finite")
+    return float(v)
+
+
+def _scalar(where: str, v: object) -> Scalar:
+    if v is None or isinstance(v, str | bool | int):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise _fail(where, f"{_show(v)} must be finite")
+        return v
+    raise _fail(where, f"{_show(v)} ({type(v).__name__}) must be a string, number, bool or null")
+
+
+def _objectives(spec: Mapping[str, Any]) -> list[dict[str, str]]:
+    has_one, has_many = "metric" in spec, "metrics" in spec
+    if has_one == has_many:
+        raise _fail(
+            "metric",
+            "give the objective as metric: {name: val_loss, goal: minimize} "
+            "(or metrics: [...] for several objectives)",
+        )
+    raw: list[Any]
+    if has_one:
+        raw = [spec["metric"]]
+        where = ["metric"]
+    else:
+        if not isinstance(spec["metrics"], list) or not spec["metrics"]:
+            raise _fail("metrics", "must be a non-empty list of {name, goal}")
+        raw = spec["metrics"]
+        where = [f"metrics[{i}]" for i in range(len(raw))]
+        if len(raw) > MAX_OBJECTIVES:
+            raise _fail("metrics", f"at most {MAX_OBJECTIVES} objectives")
+    out: list[dict[str, str]] = []
+    for w, m in zip(where, raw, strict=True):
+        if isinstance(m, str):
+            m = {"name": m}
+        if not isinstance(m, Mapping):
+            raise _fail(w, "must be {name: ..., goal: minimize|maximize}")
+        extra = set(m) - {"name", "goal"}
+        if extra:
+            raise _fail(w, f"unknown key {sorted(extra)[0]!r} (allowed: name, goal)")
+        if "name" not in m:
+            raise _fail(w, "needs a name (the metric key the trial logs)")
+        try:
+            name = check_key(m["name"])
+        except ValidationError as e:
+            raise _fail(f"{w}.name", str(e)) from None
+        goal = m.get("goal", "minimize")
+        if goal not in GOALS:
+            raise _fail(f"{w}.goal", f"{_show(goal)} must be minimize or maximize")
+        out.append({"name": name, "goal": GOALS[goal]})
+    names = [o["name"] for o in out]
+    if len(set(names)) != len(names):
+        raise _fail("metrics", "each objective must be a different metric")
+    return out
+
+
+def _parameter(name: str, p: object) -> dict[str, Any]:
+    where = f"parameters.{name}"
+    if not isinstance(p, Mapping):
+        # shorthands: a list is a categorical, anything else a fixed value
+        p = {"values": p} if isinstance(p, list) else {"value": p}
+    extra = set(p) - _PARAM_KEYS
+    if extra:
+        raise _fail(
+            where, f"unknown key {sorted(extra)[0]!r} (allowed: {', '.join(sorted(_PARAM_KEYS))})"
+        )
+    out: dict[str, Any]
+    kinds = [k for k in ("value", "values", "distribution") if k in p]
+    if len(kinds) != 1:
+        raise _fail(
+            where,
+            "give exactly one of value (fixed), values (categorical) or distribution "
+            f"({', '.join(DISTRIBUTIONS)})",
+        )
+    kind = kinds[0]
+    if kind != "distribution":
+        stray = {"min", "max", "step", "log"} & set(p)
+        if stray:
+            raise _fail(where, f"{sorted(stray)[0]!r} only applies to a distribution")
+    if kind == "value":
+        v = p["value"]
+        _json_value(f"{where}.value", v)
+        out = {"value": v}
+    elif kind == "values":
+        vals = p["values"]
+        if not isinstance(vals, list) or not vals:
+            raise _fail(f"{where}.values", "must be a non-empty list")
+        if len(vals) > MAX_CHOICES:
+            raise _fail(f"{where}.values", f"at most {MAX_CHOICES} choices")
+        clean = [_scalar(f"{where}.values[{i}]", v) for i, v in enumerate(vals)]
+        seen: set[tuple[str, Any]] = set()
+        for v in clean:
+            key = (type(v).__name__, v)
+            if key in seen:
+                raise _fail(f"{where}.values", f"{_show(v)} is listed twice")
+            seen.add(key)
+        out = {"values": clean}
+    else:
+        out = _distribution(where, p)
+    if "when" in p:
+        out["when"] = _when(where, p["when"])
+    return out
+
+
+def _json_value(where: str, v: object, depth: int = 0) -> None:
+    if depth > 20:
+        raise _fail(where, "nested too deeply")
+    if isinstance(v, Mapping):
+        for k, x in v.items():
+            if not isinstance(k, str):
+                raise _fail(where, f"key {_show(k)} must be a string")
+            _json_value(where, x, depth + 1)
+    elif isinstance(v, list):
+        for x in v:
+            _json_value(where, x, depth + 1)
+    else:
+        _scalar(where, v)
+
+
+def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
+    dist = p["distribution"]
+    if dist == "log_int":
+        dist, log = "int", True
+    else:
+        log = p.get("log", dist == "log_uniform")
+    if dist not in DISTRIBUTIONS:
+        raise _fail(
+            f"{where}.distribution", f"{_show(dist)} must be one of {', '.join(DISTRIBUTIONS)}"
+        )
+    if not isinstance(log, bool):
+        raise _fail(f"{where}.log", "must be true or false")
+    if dist == "uniform" and log:
+        dist = "log_uniform"
+    if dist == "log_uniform" and not log:
+        raise _fail(f"{where}.log", "a log_uniform distribution is on a log scale")
+    for k in ("min", "max"):
+        if k not in p:
+            raise _fail(where, f"a {dist} distribution needs {k}")
+    integer = dist == "int"
+    lo = _number(f"{where}.min", p["min"], integer=integer)
+    hi = _number(f"{where}.max", p["max"], integer=integer)
+    if lo > hi:
+        raise _fail(where, f"min {p['min']!r} is above max {p['max']!r}")
+    if log and lo <= 0:
+        raise _fail(f"{where}.min", f"{p['min']!r} must be above 0 on a log scale")
+    out: dict[str, Any] = {"distribution": dist}
+    if integer:
+        out.update(min=int(lo), max=int(hi), log=log)
+        step = p.get("step", 1)
+        s = _number(f"{where}.step", step, integer=True)
+        if s < 1:
+            raise _fail(f"{where}.step", f"{step!r} must be 1 or more")
+        if log and s != 1:
+            raise _fail(f"{where}.step", "a log-scale int takes no step")
+        out["step"] = int(s)
+    else:
+        out.update(min=lo, max=hi)
+        if "step" in p and p["step"] is not None:
+            if log:
+                raise _fail(f"{where}.step", "a log_uniform distribution takes no step")
+            s = _number(f"{where}.step", p["step"])
+            if s <= 0:
+                raise _fail(f"{where}.step", f"{p['step']!r} must be above 0")
+            if s > hi - lo and hi > lo:
+                raise _fail(f"{where}.step", f"{p['step']!r} is larger than the range")
+            out["step"] = s
+    return out
+
+
+def _when(where: str, w: object) -> dict[str, list[Scalar]]:
+    if not isinstance(w, Mapping) or not w:
+        raise _fail(f"{where}.when", "must be {other_parameter: value or [values]}")
+    out: dict[str, list[Scalar]] = {}
+    for k, v in w.items():
+        if not isinstance(k, str):
+            raise _fail(f"{where}.when", f"key {_show(k)} must be a parameter name")
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise _fail(f"{where}.when.{k}", "must list at least one value")
+        out[k] = [_scalar(f"{where}.when.{k}", x) for x in vals]
+    return out
+
+
+def _parameters(raw: object) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise _fail("parameters", "must map parameter names to their definitions")
+    if len(raw) > MAX_PARAMETERS:
+        raise _fail("parameters", f"at most {MAX_PARAMETERS} parameters")
+    params: dict[str, dict[str, Any]] = {}
+    for name, p in raw.items():
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 200:
+            raise _fail(
+                "parameters",
+                f"name {_show(name)} must be a config key: letters, digits, _ and -, "
+                "dots for nesting (model.depth)",
+            )
+        params[name] = _parameter(name, p)
+    names = list(params)
+    for n in names:  # a name that is both a leaf and a prefix would make a bad config
+        for m in names:
+            if m.startswith(n + "."):
+                raise _fail("parameters", f"{n!r} is both a value and the parent of {m!r}")
+    for name, p in params.items():
+        for other, vals in p.get("when", {}).items():
+            if other == name:
+                raise _fail(f"parameters.{name}.when", "a parameter cannot depend on itself")
+            if other not in params:
+                raise _fail(f"parameters.{name}.when", f"{other!r} is not a parameter of the sweep")
+            q = params[other]
+            if "value" in q:
+                raise _fail(
+                    f"parameters.{name}.when",
+                    f"{other!r} is fixed; a condition on it is always true or never",
+                )
+            if "values" in q:
+                for v in vals:
+                    if not any(type(v) is type(c) and v == c for c in q["values"]):
+                        raise _fail(
+                            f"parameters.{name}.when.{other}",
+                            f"{_show(v)} is not one of {other}'s values {q['values']}",
+                        )
+    if not any("value" not in p for p in params.values()):
+        raise _fail("parameters", "nothing to search: every parameter is fixed")
+    return {n: params[n] for n in suggestion_order(params)}
+
+
+def suggestion_order(params: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Parameter names with each after those its condition names (stable otherwise).
+    Raises ``ValidationError`` for a cycle."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(n: str, path: tuple[str, ...]) -> None:
+        if state.get(n) == 2:
+            return
+        if state.get(n) == 1:
+            raise _fail("parameters", "conditions form a cycle: " + " -> ".join((*path, n)))
+        state[n] = 1
+        for other in params[n].get("when", {}):
+            visit(other, (*path, n))
+        state[n] = 2
+        order.append(n)
+
+    for n in params:
+        visit(n, ())
+    return order
+
+
+def _budget(raw: object) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise _fail("budget", "must be {trials: N, seconds: S, patience: N}")
+    extra = set(raw) - {"trials", "seconds", "patience"}
+    if extra:
+        raise _fail(
+            "budget", f"unknown key {sorted(extra)[0]!r} (allowed: trials, seconds, patience)"
+        )
+    out: dict[str, Any] = {}
+    if raw.get("trials") is not None:
+        n = _number("budget.trials", raw["trials"], integer=True)
+        if not 1 <= n <= MAX_TRIALS:
+            raise _fail("budget.trials", f"{raw['trials']!r} must be between 1 and {MAX_TRIALS:,}")
+        out["trials"] = int(n)
+    if raw.get("seconds") is not None:
+        s = _number("budget.seconds", raw["seconds"])
+        if s <= 0:
+            raise _fail("budget.seconds", f"{raw['seconds']!r} must be above 0")
+        out["seconds"] = s
+    if raw.get("patience") is not None:
+        n = _number("budget.patience", raw["patience"], integer=True)
+        if n < 1:
+            raise _fail("budget.patience", f"{raw['patience']!r} must be 1 or more trials")
+        out["patience"] = int(n)
+    return out
+
+
+def _command(raw: object) -> list[str] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            parts = shlex.split(raw)
+        except ValueError as e:
+            raise _fail("command", f"cannot be split into arguments: {e}") from None
+    elif isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        parts = list(raw)
+    else:
+        raise _fail("command", "must be a list of strings (or one string split like a shell)")
+    if not parts or not parts[0]:
+        raise _fail("command", "is empty")
+    if any("\x00" in x for x in parts):
+        raise _fail("command", "contains a NUL character")
+    return parts
+
+
+def check_command(command: Sequence[str], spec: Mapping[str, Any]) -> None:
+    """Every ``${...}`` in the command names a parameter or a keyword (``args``,
+    ``args_no_hyphens``, ``interpreter``, ``run_id``, ``trial``, ``sweep_id``)."""
+    names = set(spec["parameters"])
+    for token in command:
+        for m in PLACEHOLDER.finditer(token):
+            key = m.group(1)
+            if key not in names and key not in KEYWORDS:
+                raise _fail(
+                    "command",
+                    f"argument {token!r}: ${{{key}}} is not a parameter of the sweep "
+                    f"(parameters: {', '.join(sorted(names))}; also {', '.join(KEYWORDS)})",
+                )
+
+
+def _warm_start(raw: object) -> dict[str, Any] | None:
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return {"filter": None, "limit": 1000}
+    if not isinstance(raw, Mapping):
+        raise _fail("warm_start", "must be true or {filter: QUERY, limit: N}")
+    extra = set(raw) - {"filter", "limit"}
+    if extra:
+        raise _fail("warm_start", f"unknown key {sorted(extra)[0]!r} (allowed: filter, limit)")
+    flt = raw.get("filter")
+    if flt is not None and not isinstance(flt, str):
+        raise _fail("warm_start.filter", "must be a run query (a string)")
+    limit = raw.get("limit", 1000)
+    n = _number("warm_start.limit", limit, integer=True)
+    if not 1 <= n <= 100_000:
+        raise _fail("warm_start.limit", f"{limit!r} must be between 1 and 100,000")
+    return {"filter": flt, "limit": int(n)}
+
+
+def normalize(spec: object) -> dict[str, Any]:
+    """The spec with every default filled in; raises ``ValidationError`` naming the first
+    problem."""
+    from ._pruners import check_pruner
+
+    if not isinstance(spec, Mapping):
+        raise ValidationError("a sweep spec is a dict (or a YAML mapping)")
+    extra = [k for k in spec if k not in _SPEC_KEYS]
+    if extra:
+        raise _fail(str(extra[0]), f"unknown key (allowed: {', '.join(_SPEC_KEYS)})")
+    method = spec.get("method", "auto")
+    if method not in METHODS:
+        raise _fail("method", f"{_show(method)} must be one of {', '.join(METHODS)}")
+    objectives = _objectives(spec)
+    params = _parameters(spec.get("parameters"))
+    try:
+        pruner = check_pruner(spec.get("pruner") or {"type": "none"})
+    except ValueError as e:
+        raise _fail("pruner", str(e)) from None
+    seed = spec.get("seed")
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)  # recorded: the sweep can be replayed
+    n = _number("seed", seed, integer=True)
+    if not 0 <= n < 2**63:
+        raise _fail("seed", f"{seed!r} must be between 0 and 2**63 - 1")
+    retries = spec.get("retries", 0)
+    r = _number("retries", retries, integer=True)
+    if not 0 <= r <= 10:
+        raise _fail("retries", f"{retries!r} must be between 0 and 10")
+    name = spec.get("name")
+    if name is not None:
+        try:
+            check_run_name(name)
+        except ValidationError as e:
+            raise _fail("name", str(e)) from None
+    desc = spec.get("description")
+    if desc is not None and (not isinstance(desc, str) or len(desc) > 10_000):
+        raise _fail("description", "must be a string of at most 10,000 characters")
+    if len(objectives) > 1 and pruner["type"] != "none":
+        raise _fail(
+            "pruner",
+            "a sweep with several objectives cannot prune (a pruner ranks one value); "
+            "remove the pruner or optimise one metric",
+        )
+    if method == "grid":
+        _check_grid(params)
+    command = _command(spec.get("command"))
+    if command is not None:
+        check_command(command, {"parameters": params})
+    return {
+        "method": method,
+        "metrics": objectives,
+        "parameters": params,
+        "pruner": pruner,
+        "budget": _budget(spec.get("budget")),
+        "seed": int(n),
+        "command": command,
+        "retries": int(r),
+        "warm_start": _warm_start(spec.get("warm_start")),
+        "name": name,
+        "description": desc,
+    }
+
+
+def _check_grid(params: Mapping[str, Mapping[str, Any]]) -> None:
+    for name, p in params.items():
+        if "when" in p:
+            raise _fail(
+                f"parameters.{name}.when", "a grid search cannot have conditional parameters"
+            )
+
+
+def load_yaml(text: str, where: str = "spec") -> dict[str, Any]:
+    """Parse a YAML spec (safe loader) and normalise it."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValidationError(f"{where} is not valid YAML: {e}") from None
+    return normalize(doc)
+
+
+def is_active(p: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
+    """Whether a parameter exists given the values chosen so far (its condition holds)."""
+    for other, vals in p.get("when", {}).items():
+        if other not in chosen:
+            return False
+        v = chosen[other]
+        if not any(type(v) is type(c) and v == c for c in vals) and not (
+            isinstance(v, int | float) and not isinstance(v, bool) and v in vals
+        ):
+            return False
+    return True
+
+
+def fixed_values(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {n: p["value"] for n, p in spec["parameters"].items() if "value" in p}
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"model.depth": 3}`` -> ``{"model": {"depth": 3}}``."""
+    out: dict[str, Any] = {}
+    for key, v in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = v
+    return out
+
+
+def directions(spec: Mapping[str, Any]) -> list[str]:
+    return [m["goal"] for m in spec["metrics"]]
+
+
+def objective_names(spec: Mapping[str, Any]) -> list[str]:
+    return [m["name"] for m in spec["metrics"]]
+
+
+def searched(spec: Mapping[str, Any]) -> Sequence[str]:
+    return [n for n, p in spec["parameters"].items() if "value" not in p]

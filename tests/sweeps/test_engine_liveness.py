@@ -1,0 +1,70 @@
+"""A trial whose agent vanished (no heartbeat: a machine lost, not just a process) is
+failed by the next ask, by the store's clock; and the time and patience budgets end a
+sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtrack.store.sql.store import SqlStore
+from runtrack.testing.sweep_contract import loss, quad_spec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_silent_trial_is_failed_and_retried(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqlStore(
+        f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
+    )
+    sw = store.create_sweep("p", quad_spec(retries=1, budget={"trials": 2}), actor="a")
+    lost = store.sweep_ask(sw.id, user="a", host="gone")
+    assert lost is not None and lost.run_id is not None
+    clock.now += 10
+    other = store.sweep_ask(sw.id, user="a", host="h")  # the lost trial is still alive
+    assert other is not None and other.run_id is not None
+    store.heartbeat(other.run_id)
+    clock.now += 25  # 35 s without a beat for the lost trial; 25 s for the other
+    store.heartbeat(other.run_id)
+    retry = store.sweep_ask(sw.id, user="a", host="h")
+    assert retry is not None and retry.retry_of == lost.number
+    assert dict(retry.params) == dict(lost.params)
+    trials = {t.number: t for t in store.sweep_trials(sw.id)}
+    assert trials[lost.number].state == "failed"
+    assert "beating" in (trials[lost.number].error or "")
+    assert store.get_run(lost.run_id).status == "crashed"
+    assert trials[other.number].state == "running"
+    store.close()
+
+
+def test_time_and_patience_budgets(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqlStore(f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, clock=clock)
+    timed = store.create_sweep("p", quad_spec(budget={"seconds": 60}), actor="a")
+    t = store.sweep_ask(timed.id, user="a", host="h")
+    assert t is not None and t.run_id is not None
+    store.sweep_tell(timed.id, t.run_id, values=[1.0])
+    clock.now += 61
+    assert store.sweep_ask(timed.id, user="a", host="h") is None
+    got = store.get_sweep(timed.id)
+    assert got.status == "finished" and "time budget" in (got.stop_reason or "")
+
+    patient = store.create_sweep("p", quad_spec(budget={"patience": 3, "trials": 50}), actor="a")
+    values = [5.0, 4.0, 4.5, 4.2, 4.1]  # the best (4.0) is not beaten for 3 trials
+    for v in values:
+        t = store.sweep_ask(patient.id, user="a", host="h")
+        assert t is not None and t.run_id is not None
+        clock.now += 1
+        store.sweep_tell(patient.id, t.run_id, values=[v])
+    assert store.sweep_ask(patient.id, user="a", host="h") is None
+    got = store.get_sweep(patient.id)
+    assert got.status == "finished" and "no improvement in the last 3" in (got.stop_reason or "")
+    assert got.budget_used == 5
+    assert loss({"x": 0.5, "model.depth": 0}) == 0.0
+    store.close()

@@ -1,0 +1,225 @@
+"""Sweeps from the SDK on the embedded store: runtrack.sweep with a function, trial runs
+attached from the environment, should_prune / TrialPruned, failures, and the agent's
+command lines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runtrack
+from runtrack.entities import SweepTrial
+from runtrack.errors import ConfigError, SweepNotFoundError, ValidationError
+from runtrack.sweeps.agent import render_command
+
+pytestmark = pytest.mark.usefixtures("sdk")
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    s: dict[str, Any] = {
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {
+            "x": {"distribution": "uniform", "min": -2.0, "max": 2.0},
+            "opt": {"values": ["adam", "sgd"]},
+            "momentum": {"distribution": "uniform", "min": 0.0, "max": 0.9, "when": {"opt": "sgd"}},
+            "epochs": {"value": 4},
+        },
+        "budget": {"trials": 10},
+        "seed": 1,
+    }
+    s.update(changes)
+    return s
+
+
+def test_sweep_with_a_function(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def train(run: runtrack.Run) -> None:
+        cfg = run.config.to_dict()
+        seen.append(cfg)
+        assert run.sweep_id is not None
+        for epoch in range(cfg["epochs"]):
+            run.log({"loss": (cfg["x"] - 0.5) ** 2 + 1 / (epoch + 1)})
+
+    sw = runtrack.sweep(spec(), train, project="fn")
+    assert sw.status == "finished" and sw.counts == {"complete": 10}
+    assert len(seen) == 10 and all(c["epochs"] == 4 for c in seen)
+    assert all(("momentum" in c) == (c["opt"] == "sgd") for c in seen)
+    best = sw.best
+    assert best is not None and best.parent_id == sw.id
+    assert best.summary["loss"] == pytest.approx(sw.best_trial.value)  # type: ignore[union-attr]
+    assert best.config["x"] == sw.best_trial.params["x"]  # type: ignore[union-attr]
+    # count=: continue the same sweep by id, a few trials at a time
+    more = runtrack.sweep(sw.id, train, count=2)
+    assert more.id == sw.id and more.counts == {"complete": 10}  # its budget was spent
+
+
+def test_returned_values_pruning_and_failures() -> None:
+    calls = {"n": 0}
+
+    def train(run: runtrack.Run) -> Any:
+        calls["n"] += 1
+        n = calls["n"]
+        if n == 2:
+            raise RuntimeError("diverged")
+        if n >= 6:  # these get pruned: worse than the median at every step
+            for step in range(5):
+                run.log({"loss": 100.0 + step})
+                if run.should_prune():
+                    raise runtrack.TrialPruned()
+            return None
+        for _ in range(5):  # reported to the pruner: the level later trials are judged by
+            run.log({"loss": 1.0})
+            assert run.should_prune() is False
+        return {"loss": float(n)}  # a returned objective is recorded on the run too
+
+    sw = runtrack.sweep(
+        spec(pruner={"type": "median", "n_startup_trials": 2}, budget={"trials": 8}),
+        train,
+        project="fn",
+    )
+    trials = {t.number: t for t in sw.trials()}
+    assert trials[1].state == "failed" and "diverged" in (trials[1].error or "")
+    assert [trials[i].state for i in (0, 2, 3, 4)] == ["complete"] * 4
+    assert {trials[i].state for i in (5, 6, 7)} == {"pruned"}
+    api = runtrack.Api()
+    assert trials[0].value == 1.0
+    pruned = api.run(trials[6].run_id)  # type: ignore[arg-type]
+    assert pruned.status == "finished" and pruned.tags["runtrack.trial_state"] == "pruned"
+    assert api.run(trials[1].run_id).status == "failed"  # type: ignore[arg-type]
+
+
+def test_ask_tell_by_hand_and_analysis() -> None:
+    api = runtrack.Api()
+    sw = api.create_sweep(spec(budget={"trials": 12}), project="hand")
+    while (t := sw.ask()) is not None:
+        sw.tell(t, (t.params["x"] - 1.0) ** 2 + t.params.get("momentum", 0.0))
+    sw.refresh()
+    assert sw.status == "finished" and sw.record.budget_used == 12
+    a = sw.analysis()
+    assert a["best"]["run_id"] == sw.best_trial.run_id  # type: ignore[union-attr]
+    assert len(a["history"]) == 12 and len(a["parallel"]) == 12
+    assert a["importance"] is not None and set(a["importance"]) <= {"x", "opt", "momentum"}
+    assert api.sweeps("hand")[0].id == sw.id
+    with pytest.raises(SweepNotFoundError):
+        api.sweep("0000nosuchsweep")
+    with pytest.raises(ValidationError, match="must be a number"):
+        sw.tell("0000whatever", "high")  # type: ignore[arg-type]
+
+
+def test_should_prune_outside_a_sweep_is_false() -> None:
+    with runtrack.init(project="plain") as run:
+        run.log({"loss": 1.0})
+        assert run.should_prune() is False and run.sweep_id is None
+
+
+def test_a_trial_run_attached_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = runtrack.Api()
+    sw = api.create_sweep(spec(pruner={"type": "threshold", "upper": 10.0}), project="env")
+    t = sw.ask()
+    assert t is not None and t.run_id is not None
+    monkeypatch.setenv("RUNTRACK_SWEEP_ID", sw.id)
+    monkeypatch.setenv("RUNTRACK_TRIAL_RUN", t.run_id)
+    run = runtrack.init(config={"x": t.params["x"], "batch": 32})  # its own keys are added
+    assert run.id == t.run_id and run.sweep_id == sw.id
+    assert "RUNTRACK_TRIAL_RUN" not in os.environ  # consumed: the next init is a new run
+    with pytest.raises(ValidationError, match="log it first"):
+        run.should_prune()
+    run.log({"loss": 50.0})
+    assert run.should_prune() is True  # above the threshold
+    with pytest.raises(runtrack.TrialPruned), run:
+        raise runtrack.TrialPruned()
+    [got] = [x for x in sw.trials() if x.run_id == t.run_id]
+    assert got.state == "pruned" and got.values == (50.0,)
+    rec = api.run(t.run_id)
+    assert rec.status == "finished" and rec.config["batch"] == 32
+    # a script that sets a swept value differently is refused, with what to do
+    t2 = sw.ask()
+    assert t2 is not None and t2.run_id is not None
+    monkeypatch.setenv("RUNTRACK_SWEEP_ID", sw.id)
+    monkeypatch.setenv("RUNTRACK_TRIAL_RUN", t2.run_id)
+    with pytest.raises(ConfigError, match="sweep trial"):
+        runtrack.init(config={"x": 123.0})
+
+
+def test_render_command() -> None:
+    s = runtrack.Api()._default_project  # noqa: F841 - settings load without a store
+    from runtrack.sweeps.spec import normalize
+
+    sp = normalize(spec(command=["python", "t.py", "--x=${x}", "--m", "${momentum}", "${args}"]))
+    adam = SweepTrial(
+        "sw", 3, "run1", "running", {"x": 0.1, "opt": "adam"}, None, (), None, None, None
+    )
+    argv = render_command(sp["command"], sp, adam)
+    # the conditional parameter is inactive: its argument goes
+    assert argv == ["python", "t.py", "--x=0.1", "--m", "--x=0.1", "--opt=adam", "--epochs=4"]
+    sgd = SweepTrial(
+        "sw",
+        4,
+        "run2",
+        "running",
+        {"x": 0.1, "opt": "sgd", "momentum": 0.5},
+        None,
+        (),
+        None,
+        None,
+        None,
+    )
+    argv = render_command(["${interpreter}", "${args_no_hyphens}", "t=${trial}"], sp, sgd)
+    assert argv[0] == sys.executable
+    assert argv[1:] == ["x=0.1", "opt=sgd", "momentum=0.5", "epochs=4", "t=4"]
+
+
+def test_cli_create_agent_show(tmp_path: Path) -> None:
+    script = Path(__file__).with_name("_trial_script.py")
+    yaml_spec = tmp_path / "spec.yaml"
+    yaml_spec.write_text(
+        "metric: {name: loss, goal: minimize}\n"
+        "parameters:\n"
+        "  x: {distribution: uniform, min: -1, max: 1}\n"
+        "budget: {trials: 3}\n"
+        "seed: 4\n"
+        f"command: ['{sys.executable}', '{script}']\n"
+    )
+    env = dict(os.environ, RUNTRACK_QUIET="1")
+    cli = [sys.executable, "-m", "runtrack.cli"]
+    out = subprocess.run(
+        [*cli, "sweep", "create", str(yaml_spec), "-p", "cli"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    sweep_id = out.stdout.strip()
+    agent = subprocess.run(
+        [*cli, "agent", sweep_id, "--json"], env=env, capture_output=True, text=True
+    )
+    assert agent.returncode == 0, agent.stderr
+    import json
+
+    result = json.loads(agent.stdout)
+    assert [t["state"] for t in result["trials"]] == ["complete"] * 3
+    shown = subprocess.run(
+        [*cli, "sweep", "show", sweep_id, "--json"], env=env, capture_output=True, text=True
+    )
+    doc = json.loads(shown.stdout)
+    assert doc["status"] == "finished" and len(doc["trials"]) == 3
+    assert doc["best"]["values"][0] == min(t["values"][0] for t in doc["trials"])
+    table = subprocess.run(
+        [*cli, "sweep", "show", sweep_id], env=env, capture_output=True, text=True
+    )
+    assert "best: trial" in table.stdout and "Traceback" not in table.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "metric: {name: loss}\nparameters: {x: {distribution: uniform, min: 1, max: 0}}\n"
+    )
+    refused = subprocess.run(
+        [*cli, "sweep", "create", str(bad)], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "parameters.x" in refused.stderr
+    assert "Traceback" not in refused.stderr
