@@ -22,6 +22,11 @@ NON_API = {
     "/docs": None,
     "/docs/oauth2-redirect": None,
     "/openapi.json": None,
+    # the web UI's static files (no data: the pages call the API with the user's token)
+    "/": None,
+    "/ui": None,
+    "/ui/assets/{name}": None,
+    "/ui/{path:path}": None,
 }
 # the only routes anyone may call without a token
 PUBLIC = {"/health", "/ready", "/api/v1/auth/login"}

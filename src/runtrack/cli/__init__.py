@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "gc": ("runtrack.cli.gc", "gc", "Delete artifact blobs no longer referenced."),
     "db": ("runtrack.cli.db", "db", "Database schema: show the revision, upgrade."),
     "server": ("runtrack.cli.server", "server", "Run the team server (REST API)."),
+    "ui": ("runtrack.cli.ui", "ui", "Open the web UI on the embedded store."),
     "admin": ("runtrack.cli.admin", "admin", "Team server users, API tokens and project roles."),
     "artifacts": (
         "runtrack.cli.artifacts",

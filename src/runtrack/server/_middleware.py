@@ -25,7 +25,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class OriginCheck:
     """Refuse state-changing requests whose ``Origin`` is not an allowed one (a browser
-    page of another site must not drive the API with the user's credentials)."""
+    page of another site must not drive the API with the user's credentials). The
+    server's own origin (its web UI) is always allowed."""
 
     def __init__(self, app: ASGIApp, allowed: Collection[str]) -> None:
         self.app = app
@@ -36,7 +37,7 @@ class OriginCheck:
             for name, value in scope["headers"]:
                 if name == b"origin":
                     origin = value.decode("latin-1")
-                    if origin not in self.allowed:
+                    if origin not in self.allowed and origin != _own_origin(scope):
                         response = error_response(
                             403,
                             "forbidden_origin",
@@ -47,6 +48,15 @@ class OriginCheck:
                         return
                     break
         await self.app(scope, receive, send)
+
+
+def _own_origin(scope: Scope) -> str | None:
+    """The origin of the server's own pages (the web UI): scheme and ``Host`` header
+    (which the trusted-host check has validated before this runs)."""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scope.get('scheme', 'http')}://{value.decode('latin-1')}"
+    return None
 
 
 class AccessLog:

@@ -23,7 +23,7 @@ from ._middleware import AccessLog, OriginCheck
 from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
 from .routers import artifacts as artifact_routes
-from .routers import catalog, health, models, projects, runs, sweeps, users
+from .routers import catalog, charts, health, models, projects, runs, sweeps, ui, users
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -88,6 +88,8 @@ def create_app(
     errors.install(app)
     for module in (health, projects, runs, users, artifact_routes, catalog, models, sweeps):
         app.include_router(module.router)
+    app.include_router(charts.router)
+    app.include_router(ui.router)  # the web UI: / and /ui/... (static, no data)
 
     app.add_middleware(OriginCheck, allowed=config.allowed_origins)
     if config.allowed_origins:

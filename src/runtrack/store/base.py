@@ -52,6 +52,7 @@ from ..entities import (
     WriteResult,
 )
 from ..errors import ValidationError
+from .downsample import DownsampledSeries, XAxis
 
 MAX_NEW_RUNS = 1000  # runs in one create_runs call
 _NO_ROUNDS = (
@@ -178,6 +179,30 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def get_console(self, run_id: str) -> str:
         """The captured stdout/stderr of the run (capped). Raises ``RunNotFoundError``."""
+
+    def get_history_downsampled(
+        self,
+        run_id: str,
+        keys: Sequence[str],
+        points: int = 2000,
+        x: XAxis = "step",
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, DownsampledSeries]:
+        """About ``points`` points of each key for a chart, each bucket's minimum and
+        maximum kept, and the first and last points (``runtrack.store.downsample``);
+        ``start``/``end`` bound the steps. The default reads the whole history; a store
+        may answer from summaries of its chunks. Raises ``RunNotFoundError``."""
+        from .downsample import check_points, downsample, in_range
+
+        check_points(points)
+        out: dict[str, DownsampledSeries] = {}
+        for key, s in self.get_history(run_id, list(keys)).items():
+            steps = list(s.step)
+            i, j = in_range(steps, start, end)
+            xs = steps[i:j] if x == "step" else list(s.time[i:j])
+            out[key] = downsample(key, xs, list(s.value[i:j]), points)
+        return out
 
     # -- artifacts ---------------------------------------------------------------------
     @abc.abstractmethod

@@ -44,6 +44,7 @@ from ...validation import (
     check_stream,
 )
 from .. import base
+from ..downsample import DownsampledSeries, XAxis
 from . import _artifacts, _gc, _metrics, _query
 from ._analyze import Analyzer
 from ._catalog import CatalogMethods
@@ -485,6 +486,32 @@ class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
             return _metrics.read_history(conn, run_id, keys)
+
+        return self._read("reading metric history", go)
+
+    def get_history_downsampled(
+        self,
+        run_id: str,
+        keys: Sequence[str],
+        points: int = 2000,
+        x: XAxis = "step",
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, DownsampledSeries]:
+        """From per-chunk envelopes, cached by this store (``_downsample``)."""
+        from ..downsample import check_points
+        from ._downsample import EnvelopeCache, read_downsampled
+
+        check_existing_run_id(run_id)
+        check_points(points)
+        cache = self.__dict__.get("_envelopes")
+        if cache is None:
+            cache = self.__dict__.setdefault("_envelopes", EnvelopeCache())
+
+        def go(conn: Connection) -> dict[str, DownsampledSeries]:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            return read_downsampled(conn, run_id, keys, points, x, start, end, cache)
 
         return self._read("reading metric history", go)
 

@@ -1,0 +1,202 @@
+"""The web UI's targets, measured in headless Chromium against a real ``runtrack server``.
+
+* **100,000 runs**: first rows visible after navigating to the run table (target <= 1 s);
+  a filter applied from Enter to the filtered rows shown (target <= 300 ms).
+* **50 metrics x 1,000,000 points** in one run: navigating to the run page until all 50
+  charts are drawn (target <= 2 s), the first visit after the server started (cold: the
+  chunk envelopes are computed) and the next ones (warm).
+
+Each figure is repeated (a fresh browser context each time); median, min and max are
+printed and written as JSON with the load average. Databases are built once and cached
+under $RUNTRACK_BENCH_CACHE (default /tmp/runtrack-bench-cache): the 100,000-run one by
+``benchmarks/bench_targets.py``'s builder (~2 min), the 50M-point one through
+``SqlStore.write`` (~1 min).
+
+Usage::
+
+    .venv/bin/python benchmarks/ui/bench_ui.py --out benchmarks/results/ui_targets.json
+    .venv/bin/python benchmarks/ui/bench_ui.py --only runs --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # bench_targets (the 100,000-run database)
+
+from runtrack.testing.live import LiveServer  # noqa: E402
+
+CHROMIUM = os.environ.get("RUNTRACK_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CACHE = Path(os.environ.get("RUNTRACK_BENCH_CACHE", "/tmp/runtrack-bench-cache"))
+BIG_RUN = "bigrun0001"
+
+
+def loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def stats(values: list[float]) -> dict[str, Any]:
+    return {
+        "median": round(statistics.median(values), 1),
+        "min": round(min(values), 1),
+        "max": round(max(values), 1),
+        "all": [round(v, 1) for v in values],
+    }
+
+
+def big_history_db(keys: int, points: int) -> Path:
+    """A SQLite store with one run of ``keys`` metrics x ``points`` points."""
+    from runtrack.entities import MetricsRecord, RunBatch, RunSpec
+    from runtrack.store.sql.schema import SCHEMA_REVISION
+    from runtrack.store.sql.store import SqlStore
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"ui-{keys}x{points}-rev{SCHEMA_REVISION}.db"
+    if (CACHE / (path.name + ".ok")).exists():
+        return path
+    for p in CACHE.glob(path.name + "*"):
+        p.unlink()
+    print(f"  writing {keys} metrics x {points:,} points...", flush=True)
+    store = SqlStore(f"sqlite:///{path}", auto_upgrade=True)
+    store.create_run(RunSpec(BIG_RUN, "big", "fifty-metrics", "bench", "bench", time.time()))
+    names = tuple(f"metric_{i:02d}" for i in range(keys))
+    rnd = random.Random(0)
+    seq = 0
+    for start in range(0, points, 50_000):
+        records = []
+        for step in range(start, min(points, start + 50_000)):
+            seq += 1
+            base = math.exp(-3 * step / points)
+            values = [base * (1 + i / 10) + rnd.random() * 0.05 for i in range(keys)]
+            records.append(MetricsRecord(seq, step, 1.79e9 + step * 0.01, names, values))
+        store.write(RunBatch(BIG_RUN, "main", tuple(records)))
+    store.close()
+    (CACHE / (path.name + ".ok")).write_text("ok")
+    return path
+
+
+def bench_runs(browser: Any, reps: int, rebuild: bool) -> dict[str, Any]:
+    from bench_targets import PROJECT, cached_sqlite
+    from playwright.sync_api import expect
+
+    db, _ = cached_sqlite(100_000, "fast", rebuild)
+    flt = "metrics.auc > 0.9 and config.optimizer = 'adam'"
+    out: dict[str, Any] = {"runs": 100_000, "filter": flt}
+    with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp), db=f"sqlite:///{db}") as srv:
+        import httpx2
+
+        count = httpx2.post(
+            srv.url + "/api/v1/runs/count", json={"project": PROJECT, "filter": flt}, timeout=60
+        ).json()["count"]
+        out["filtered_count"] = count
+        first = httpx2.post(
+            srv.url + "/api/v1/runs/search",
+            json={"project": PROJECT, "filter": flt, "limit": 1},
+            timeout=60,
+        ).json()["runs"][0]["id"]
+        first_rows: list[float] = []
+        filtered: list[float] = []
+        counted: list[float] = []
+        for _ in range(reps + 1):  # the first round warms the server and the OS cache
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            t0 = time.perf_counter()
+            page.goto(f"{srv.url}/ui/projects/{PROJECT}", wait_until="commit")
+            page.locator(".rt-row [data-col='run.name'] a").first.wait_for()
+            first_rows.append((time.perf_counter() - t0) * 1000)
+            expect(page.get_by_test_id("run-count")).to_have_text("100,000 runs")
+            page.fill("#filter", flt)
+            t0 = time.perf_counter()
+            page.press("#filter", "Enter")
+            # the filtered rows are shown (the count may arrive after them)
+            page.locator(f".rt-row[data-run='{first}'][aria-rowindex='2'] a").wait_for()
+            filtered.append((time.perf_counter() - t0) * 1000)
+            expect(page.get_by_test_id("run-count")).to_have_text(f"{count:,} runs")
+            counted.append((time.perf_counter() - t0) * 1000)
+            ctx.close()
+        out["first_rows_ms"] = stats(first_rows[1:])
+        out["filter_ms"] = stats(filtered[1:])
+        out["filter_count_shown_ms"] = stats(counted[1:])
+        out["first_rows_cold_ms"] = round(first_rows[0], 1)
+    return out
+
+
+def bench_charts(browser: Any, reps: int, keys: int, points: int) -> dict[str, Any]:
+    db = big_history_db(keys, points)
+    out: dict[str, Any] = {"metrics": keys, "points_per_metric": points}
+    with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp), db=f"sqlite:///{db}") as srv:
+        times: list[float] = []
+        for _ in range(reps + 1):  # the first visit computes the envelopes (cold)
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = ctx.new_page()
+            page.set_default_timeout(120_000)
+            t0 = time.perf_counter()
+            page.goto(f"{srv.url}/ui/runs/{BIG_RUN}", wait_until="commit")
+            page.wait_for_selector("[data-testid=chart][data-drawn]")
+            while page.locator("[data-testid=chart][data-drawn]").count() < keys:
+                time.sleep(0.005)
+            times.append((time.perf_counter() - t0) * 1000)
+            drawn = page.locator("[data-testid=chart] canvas").count()
+            assert drawn == keys, drawn
+            ctx.close()
+        out["all_charts_cold_ms"] = round(times[0], 1)
+        out["all_charts_ms"] = stats(times[1:])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", choices=["runs", "charts"])
+    ap.add_argument("--keys", type=int, default=50)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--rebuild", action="store_true", help="rebuild the 100,000-run database")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_before": loadavg(),
+    }
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        if args.only in (None, "runs"):
+            results["run_table"] = bench_runs(browser, args.reps, args.rebuild)
+            print(json.dumps(results["run_table"], indent=2), flush=True)
+        if args.only in (None, "charts"):
+            results["charts"] = bench_charts(browser, args.reps, args.keys, args.points)
+            print(json.dumps(results["charts"], indent=2), flush=True)
+        browser.close()
+    results["load_after"] = loadavg()
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
+import { ApiError } from "../api";
+import { Link, navigate, paths, setQuery, useLocation } from "../router";
+import { ColumnPicker } from "./ColumnPicker";
+import { cell, columnLabel, defaultColumns, keysOf, sortField, type KeySets } from "./columns";
+import { useRunPages } from "./runData";
+
+const ROW_HEIGHT = 34;
+const HEAD_HEIGHT = 36;
+
+function columnWidth(col: string): number {
+  if (col === "run.name") return 240;
+  if (col === "run.start_time" || col === "run.end_time") return 220;
+  if (col === "run.status") return 110;
+  return 150;
+}
+const POLL_MS = 5000;
+
+function parseSort(sort: string): { field: string; desc: boolean } | null {
+  const m = /^(\S+)\s+(asc|desc)$/i.exec(sort.trim());
+  if (!m || !m[1] || !m[2]) return sort.trim() ? { field: sort.trim(), desc: false } : null;
+  return { field: m[1], desc: m[2].toLowerCase() === "desc" };
+}
+
+export function RunTablePage({ project }: { project: string }): ReactNode {
+  const url = useLocation();
+  const filter = url.searchParams.get("filter") ?? "";
+  const sort = url.searchParams.get("sort") ?? "";
+  const colsParam = url.searchParams.get("cols");
+  const [draft, setDraft] = useState(filter);
+  const [selected, setSelected] = useState<string[]>([]);
+  const view = useMemo(() => ({ project, filter, sort }), [project, filter, sort]);
+  const data = useRunPages(view);
+  const scroller = useRef<HTMLDivElement>(null);
+
+  useEffect(() => setDraft(filter), [filter]);
+  const { ensure, refreshRunning, loadedRuns, version } = data;
+
+  const [keys, setKeys] = useState<KeySets>({ config: [], metrics: [], tags: [] });
+  useEffect(() => {
+    // the keys offered as columns: those of the runs loaded so far
+    const next = keysOf(loadedRuns());
+    setKeys((old) =>
+      old.config.length === next.config.length &&
+      old.metrics.length === next.metrics.length &&
+      old.tags.length === next.tags.length
+        ? old
+        : next,
+    );
+  }, [version, loadedRuns]);
+
+  const columns = colsParam !== null ? colsParam.split(",").filter(Boolean) : defaultColumns(keys);
+  const total = data.total ?? 0;
+  const virtualizer = useVirtualizer({
+    count: total,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 20,
+    scrollMargin: HEAD_HEIGHT, // the sticky header above the rows, inside the scroller
+  });
+  const items = virtualizer.getVirtualItems();
+  const first = items[0]?.index ?? 0;
+  const last = items[items.length - 1]?.index ?? 0;
+
+  useEffect(() => {
+    if (total > 0) ensure(first, last);
+  }, [first, last, total, ensure]);
+
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === "visible") refreshRunning(first, last);
+    }, POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [first, last, refreshRunning]);
+
+  const applyFilter = (e: FormEvent): void => {
+    e.preventDefault();
+    setQuery({ filter: draft.trim() || null });
+  };
+  const current = parseSort(sort);
+  const sortBy = (col: string): void => {
+    const field = sortField(col);
+    let next: string | null = `${field} asc`;
+    if (current?.field === field) next = current.desc ? null : `${field} desc`;
+    setQuery({ sort: next });
+  };
+  const setColumns = (cols: string[]): void => setQuery({ cols: cols.join(",") });
+  const toggle = (id: string): void =>
+    setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
+
+  const queryError = data.error instanceof ApiError && data.error.status < 500 ? data.error : null;
+  const otherError = data.error && !queryError ? data.error.message : null;
+  const widths = [44, ...columns.map(columnWidth)];
+  const gridTemplate = widths.map((w) => `${w}px`).join(" ");
+  const tableWidth = widths.reduce((a, b) => a + b, 0);
+
+  return (
+    <main className="wide">
+      <nav className="crumbs" aria-label="Breadcrumb">
+        <Link to={paths.projects()}>Projects</Link> / <span>{project}</span>
+      </nav>
+      <h1>{project}</h1>
+      <form className="filter" onSubmit={applyFilter} role="search">
+        <label htmlFor="filter">Filter</label>
+        <input
+          id="filter"
+          name="filter"
+          className="mono"
+          value={draft}
+          onChange={(e) => setDraft(e.target.value)}
+          placeholder="metrics.auc > 0.9 and config.lr < 1e-3"
+          spellCheck={false}
+          autoComplete="off"
+          aria-invalid={queryError !== null}
+          aria-describedby="filter-error"
+        />
+        <button type="submit">Apply</button>
+        {filter && (
+          <button type="button" onClick={() => setQuery({ filter: null })}>
+            Clear
+          </button>
+        )}
+        <ColumnPicker keys={keys} columns={columns} onChange={setColumns} />
+        <button
+          type="button"
+          disabled={selected.length < 2}
+          onClick={() => navigate(paths.compare(selected))}
+          data-testid="compare"
+        >
+          Compare ({selected.length})
+        </button>
+      </form>
+      <div id="filter-error" aria-live="polite">
+        {queryError && (
+          <pre className="error query-error" role="alert" data-testid="filter-error">
+            {queryError.message}
+          </pre>
+        )}
+      </div>
+      {otherError && (
+        <p className="error" role="alert">
+          {otherError}
+        </p>
+      )}
+      <p className="muted" data-testid="run-count" aria-live="polite">
+        {data.total === null ? "Counting runs…" : `${data.total.toLocaleString()} runs`}
+      </p>
+      <div className="runtable" role="table" aria-label={`Runs of ${project}`} aria-rowcount={total + 1}>
+        <div className="rt-body" ref={scroller} data-testid="run-rows">
+          <div style={{ width: tableWidth }}>
+          <div className="rt-head" role="row" style={{ gridTemplateColumns: gridTemplate, height: HEAD_HEIGHT }}>
+            <span role="columnheader" className="rt-cell">
+              <span className="sr-only">select</span>
+            </span>
+            {columns.map((col) => {
+              const active = current?.field === sortField(col);
+              const dir = active ? (current?.desc ? "descending" : "ascending") : "none";
+              return (
+                <span role="columnheader" aria-sort={dir} className="rt-cell" key={col}>
+                  <button type="button" className="sort" onClick={() => sortBy(col)} title={`Sort by ${col}`}>
+                    {columnLabel(col)}
+                    <span aria-hidden="true">{active ? (current?.desc ? " ▼" : " ▲") : ""}</span>
+                  </button>
+                </span>
+              );
+            })}
+          </div>
+          <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+            {items.map((item) => {
+              const run = data.row(item.index);
+              return (
+                <div
+                  key={item.key}
+                  role="row"
+                  aria-rowindex={item.index + 2}
+                  className={`rt-row${item.index % 2 ? " odd" : ""}`}
+                  data-run={run?.id}
+                  style={{
+                    gridTemplateColumns: gridTemplate,
+                    height: ROW_HEIGHT,
+                    transform: `translateY(${item.start - HEAD_HEIGHT}px)`,
+                  }}
+                >
+                  <span role="cell" className="rt-cell">
+                    {run && (
+                      <input
+                        type="checkbox"
+                        aria-label={`select ${run.name}`}
+                        checked={selected.includes(run.id)}
+                        onChange={() => toggle(run.id)}
+                      />
+                    )}
+                  </span>
+                  {columns.map((col) => (
+                    <span role="cell" className="rt-cell" key={col} data-col={col}>
+                      {run ? cell(run, col) : <span className="placeholder">…</span>}
+                    </span>
+                  ))}
+                </div>
+              );
+            })}
+          </div>
+          </div>
+        </div>
+      </div>
+    </main>
+  );
+}
