@@ -398,8 +398,8 @@ def _create_payload(i: int) -> tuple[dict, dict, dict]:
 def _bench_runs(spec: dict, prefix: str) -> Callable[[int], Any]:
     """``new(i)``: a NewRun of run i (20 config keys, 5 tags) with its 10 final metrics
     and its finished status, as the create benchmarks send it."""
-    from runtrack.ids import new_run_id, new_stream_id
     from runtrack.entities import MetricsRecord, NewRun, OpRecord, RunBatch, RunSpec, StatusOp
+    from runtrack.ids import new_run_id, new_stream_id
 
     payloads = [_create_payload(spec["k"] * 100 + i) for i in range(50)]
 
@@ -1066,8 +1066,8 @@ def request_floor(url: str, pids: list[int], n: int = 2000) -> dict:
 
 def warm_server(url: str) -> None:
     """A little of everything: create runs, write batches, search, read history."""
-    from runtrack.ids import new_run_id, new_stream_id
     from runtrack.entities import MetricsRecord, OpRecord, RunBatch, RunSpec, StatusOp
+    from runtrack.ids import new_run_id, new_stream_id
     from runtrack.store.rest import RestStore
 
     st = RestStore(url)

@@ -14,6 +14,7 @@ from .. import configdoc
 from .. import settings as settings_mod
 from ..entities import NewRun, ProvenanceOp, RunRecord, RunSpec, StatusOp
 from ..errors import ConfigError, StoreUnavailableError, ValidationError
+from ..ids import new_run_id, new_run_name, new_stream_id
 from ..validation import (
     check_existing_run_id,
     check_group,
@@ -23,7 +24,6 @@ from ..validation import (
     check_tags,
 )
 from ._config import normalize_config
-from ..ids import new_run_id, new_run_name, new_stream_id
 from ._journal import journal_path
 from ._reproduction import link_from_env
 from ._sink import JournalSink, NullSink
