@@ -12,6 +12,8 @@ from pathlib import Path
 import runtrack
 
 PROJECT = "ui-demo"
+SWEEP_PROJECT = "ui-sweeps"
+LINEAGE_PROJECT = "ui-lineage"
 XSS_IMG = "<img src=x onerror=window.__xss=1>"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
 
@@ -85,7 +87,79 @@ def main() -> None:
                 f.write_bytes(bytes([k]) * 64)
                 run.log_artifact(str(f), name="churn-model", type="model")
         runtrack.register_model("churn-model:latest", "churn", project=PROJECT)
+    _sweep()
+    _lineage()
     print(",".join([*ids, xss_id]))
+
+
+def _lineage() -> None:
+    """prepare-0, prepare-1 -> raw-data:v0, v1 -> train -> clf:v0 -> evaluate -> report:v0,
+    and a custom alias of raw-data moved twice, with reasons."""
+    p = LINEAGE_PROJECT
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.csv"
+        for k in range(2):
+            raw.write_text(f"a,b\n{k},2\n")
+            with runtrack.init(project=p, name=f"prepare-{k}") as run:
+                run.log_artifact(str(raw), name="raw-data", type="dataset")
+        with runtrack.init(project=p, name="train") as run:
+            run.use_artifact("raw-data:latest")
+            model = Path(tmp) / "model.bin"
+            model.write_bytes(b"weights")
+            run.log_artifact(str(model), name="clf", type="model")
+        with runtrack.init(project=p, name="evaluate") as run:
+            run.use_artifact("clf:latest")
+            report = Path(tmp) / "report.txt"
+            report.write_text("auc 0.9")
+            run.log_artifact(str(report), name="report", type="report")
+    api = runtrack.Api()
+    api.set_artifact_alias("raw-data", "golden", "v0", project=p, reason="first clean cut")
+    api.set_artifact_alias("raw-data", "golden", "v1", project=p, reason=f"dupes fixed {XSS_IMG}")
+
+
+def _sweep() -> None:
+    """A small sweep with complete, pruned and failed trials (in a project of its own)."""
+    spec = {
+        "name": "lr-depth-search",
+        "metric": {"name": "val_loss", "goal": "minimize"},
+        "parameters": {
+            "lr": {"distribution": "log_uniform", "min": 1e-4, "max": 1e-1},
+            "depth": {"distribution": "int", "min": 2, "max": 8},
+            "opt": {"values": ["adam", XSS_IMG]},  # a payload as a categorical value
+        },
+        "pruner": {"type": "median", "n_startup_trials": 3},
+        "budget": {"trials": 12},
+        "seed": 1,
+    }
+
+    def train(run: runtrack.Run) -> None:
+        cfg = run.config
+        if cfg["depth"] == 8:
+            raise RuntimeError("depth 8 does not fit in memory")
+        for epoch in range(5):
+            loss = abs(math.log10(cfg["lr"]) + 2.5) + 0.1 * cfg["depth"] + 1.0 / (epoch + 1)
+            run.log({"val_loss": loss}, step=epoch)
+            if run.should_prune():
+                raise runtrack.TrialPruned()
+
+    runtrack.sweep(spec, train, count=12, project=SWEEP_PROJECT)
+
+    two = {
+        "name": "accuracy-vs-latency",
+        "metrics": [
+            {"name": "val_loss", "goal": "minimize"},
+            {"name": "latency", "goal": "minimize"},
+        ],
+        "parameters": {"width": {"distribution": "int", "min": 1, "max": 64}},
+        "budget": {"trials": 6},
+        "seed": 2,
+    }
+
+    def trade_off(run: runtrack.Run) -> None:
+        width = run.config["width"]
+        run.log({"val_loss": 1.0 / width, "latency": 0.5 * width})
+
+    runtrack.sweep(two, trade_off, count=6, project=SWEEP_PROJECT)
 
 
 if __name__ == "__main__":

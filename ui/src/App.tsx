@@ -4,12 +4,14 @@ import { Link, navigate, paths, useLocation } from "./router";
 import { SessionContext, type Session } from "./session";
 import { viewerZone } from "./time";
 import type { Me } from "./wire";
+import { ArtifactPage, ArtifactsPage } from "./pages/Catalog";
 import { ComparePage } from "./pages/Compare";
 import { ModelPage, ModelsPage } from "./pages/Models";
 import { ProjectsPage } from "./pages/Projects";
 import { RunPage } from "./pages/Run";
 import { RunTablePage } from "./pages/RunTable";
 import { SignInPage } from "./pages/SignIn";
+import { SweepPage, SweepsPage } from "./pages/Sweeps";
 import { TokensPage } from "./pages/Tokens";
 
 const PROVISIONAL: Session = { me: { name: "", admin: false, token_id: null, projects: {} }, auth: false };
@@ -43,9 +45,13 @@ function useSessionState(): [State, () => void] {
 
 function Page({ url }: { url: URL }): ReactNode {
   const parts = url.pathname.replace(/^\/ui\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  const [first, second] = parts;
+  const [first, second, third] = parts;
   if (!first) return <ProjectsPage />;
-  if (first === "projects" && second) return <RunTablePage project={second} />;
+  if (first === "projects" && second && third === "sweeps") return <SweepsPage project={second} />;
+  if (first === "projects" && second && third === "artifacts" && parts[3]) return <ArtifactPage project={second} name={parts[3]} />;
+  if (first === "projects" && second && third === "artifacts") return <ArtifactsPage project={second} />;
+  if (first === "projects" && second && !third) return <RunTablePage project={second} />;
+  if (first === "sweeps" && second) return <SweepPage id={second} />;
   if (first === "runs" && second) return <RunPage runId={second} />;
   if (first === "compare") return <ComparePage ids={(url.searchParams.get("runs") ?? "").split(",").filter(Boolean)} />;
   if (first === "models" && second) return <ModelPage name={second} />;

@@ -60,4 +60,9 @@ export const paths = {
   model: (name: string): string => `/ui/models/${encodeURIComponent(name)}`,
   signIn: (): string => "/ui/signin",
   tokens: (): string => "/ui/tokens",
+  sweeps: (p: string): string => `/ui/projects/${encodeURIComponent(p)}/sweeps`,
+  sweep: (id: string): string => `/ui/sweeps/${encodeURIComponent(id)}`,
+  artifacts: (p: string): string => `/ui/projects/${encodeURIComponent(p)}/artifacts`,
+  artifact: (p: string, name: string): string =>
+    `/ui/projects/${encodeURIComponent(p)}/artifacts/${encodeURIComponent(name)}`,
 };

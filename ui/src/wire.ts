@@ -84,8 +84,8 @@ export interface ModelVersion {
 export interface AliasEvent {
   subject: string;
   alias: string;
-  from_version: number | null;
-  to_version: number | null;
+  from_version: number | string | null;
+  to_version: number | string | null;
   actor: string;
   reason: string | null;
   at: number;
@@ -126,4 +126,59 @@ export interface DownsampledAnswer {
 export function num(v: unknown): number | null {
   if (typeof v === "number" && Number.isFinite(v)) return v;
   return null;
+}
+
+export type TrialState = "running" | "complete" | "pruned" | "failed";
+
+export interface SweepTrial {
+  sweep_id: string;
+  number: number;
+  run_id: string;
+  state: TrialState;
+  params: Record<string, unknown>;
+  values: WireFloat[] | null;
+  intermediate: [number, WireFloat][];
+  sampler: string;
+  started_at: number | null;
+  ended_at: number | null;
+  warm: boolean;
+  error: string | null;
+  retry_of: number | null;
+  retried: boolean;
+}
+
+export interface SweepObjective {
+  name: string;
+  goal: "minimize" | "maximize";
+}
+
+export interface Sweep {
+  id: string;
+  project: string;
+  name: string;
+  spec: {
+    metrics?: SweepObjective[];
+    parameters?: Record<string, Record<string, unknown>>;
+    method?: string;
+    [key: string]: unknown;
+  };
+  status: string;
+  user: string;
+  created_at: number;
+  ended_at: number | null;
+  counts: Record<string, number>;
+  budget_used: number;
+  best: SweepTrial | null;
+  pareto: SweepTrial[];
+  stop_reason: string | null;
+}
+
+export interface SweepAnalysis {
+  sweep: string;
+  metrics: SweepObjective[];
+  history: { number: number; state: TrialState; value: WireFloat; best: WireFloat; warm: boolean; sampler: string }[];
+  importance: Record<string, number> | null;
+  importance_method: string | null;
+  parallel: { number: number; run_id: string; state: TrialState; params: Record<string, unknown>; values: Record<string, WireFloat> }[];
+  parameters: string[];
 }

@@ -24,6 +24,8 @@ from .auth import Authenticator, OpenAccess
 from .config import ServerConfig
 from .routers import artifacts as artifact_routes
 from .routers import catalog, charts, health, models, projects, runs, sweeps, ui, users
+from .routers import compare as compare_routes
+from .routers import run_groups as run_group_routes
 
 if TYPE_CHECKING:
     from ..artifacts.base import ArtifactStore
@@ -89,6 +91,8 @@ def create_app(
     for module in (health, projects, runs, users, artifact_routes, catalog, models, sweeps):
         app.include_router(module.router)
     app.include_router(charts.router)
+    app.include_router(run_group_routes.router)
+    app.include_router(compare_routes.router)
     app.include_router(ui.router)  # the web UI: / and /ui/... (static, no data)
 
     app.add_middleware(OriginCheck, allowed=config.allowed_origins)

@@ -8,6 +8,7 @@ import { useLoad } from "../hooks";
 import { Link, paths } from "../router";
 import { formatDuration, formatTime, runDuration } from "../time";
 import type { Run } from "../wire";
+import { CompareStats } from "./CompareStats";
 
 const MAX_CHARTS = 24;
 
@@ -38,6 +39,7 @@ export function ComparePage({ ids }: { ids: string[] }): ReactNode {
     <main className="wide">
       <h1>Compare {runs.length} runs</h1>
       <ConfigDiff runs={runs} />
+      <CompareStats runs={runs} />
       <h2>Metrics</h2>
       <Curves runs={runs} />
     </main>

@@ -9,6 +9,7 @@ import { Link, paths, setQuery, useLocation } from "../router";
 import { formatDuration, formatTime, runDuration, viewerZone } from "../time";
 import type { Run } from "../wire";
 import { ArtifactsPanel } from "./Artifacts";
+import { LineagePanel } from "./Lineage";
 
 const POLL_MS = 5000;
 
@@ -39,6 +40,17 @@ export function RunPage({ runId }: { runId: string }): ReactNode {
       <h1>
         <span data-testid="run-name">{run.name}</span> <StatusBadge status={run.status} />
       </h1>
+      {run.tags["runtrack.kind"] === "sweep" && (
+        <p data-testid="sweep-link">
+          This run is a sweep: <Link to={paths.sweep(run.id)}>its trials, history and analysis</Link>
+        </p>
+      )}
+      {run.tags["runtrack.sweep"] && (
+        <p data-testid="sweep-link">
+          Trial {run.tags["runtrack.trial"] ?? ""} of <Link to={paths.sweep(run.tags["runtrack.sweep"])}>a sweep</Link>
+          {run.tags["runtrack.trial_state"] ? ` (${run.tags["runtrack.trial_state"]})` : ""}
+        </p>
+      )}
       <Overview run={run} />
       <Section title="Metrics">
         <Metrics run={run} tick={tick} />
@@ -60,6 +72,9 @@ export function RunPage({ runId }: { runId: string }): ReactNode {
       </Section>
       <Section title="Artifacts">
         <ArtifactsPanel run={run} />
+      </Section>
+      <Section title="Lineage">
+        <LineagePanel root={`run:${run.id}`} project={run.project} />
       </Section>
       <Section title="Console log">
         <Console runId={run.id} tick={tick} />

@@ -1,10 +1,13 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
-import { ApiError } from "../api";
+import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
+import { ApiError, enc, get } from "../api";
+import { useLoad } from "../hooks";
 import { Link, navigate, paths, setQuery, useLocation } from "../router";
 import { ColumnPicker } from "./ColumnPicker";
 import { cell, columnLabel, defaultColumns, keysOf, sortField, type KeySets } from "./columns";
 import { useRunPages } from "./runData";
+import { GroupBar, GroupsTable } from "./Groups";
+import { ProjectTabs } from "./Sweeps";
 
 const ROW_HEIGHT = 34;
 const HEAD_HEIGHT = 36;
@@ -37,18 +40,24 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
   useEffect(() => setDraft(filter), [filter]);
   const { ensure, refreshRunning, loadedRuns, version } = data;
 
-  const [keys, setKeys] = useState<KeySets>({ config: [], metrics: [], tags: [] });
+  // the keys offered as columns and for grouping: the project's (asked once), or, if the
+  // server cannot say, those of the runs loaded so far
+  const projectKeys = useLoad((signal) => get<KeySets>(`/projects/${enc(project)}/keys`, signal), [project]);
+  const [seenKeys, setSeenKeys] = useState<KeySets>({ config: [], metrics: [], tags: [] });
   useEffect(() => {
-    // the keys offered as columns: those of the runs loaded so far
+    if (projectKeys.data) return;
     const next = keysOf(loadedRuns());
-    setKeys((old) =>
+    setSeenKeys((old) =>
       old.config.length === next.config.length &&
       old.metrics.length === next.metrics.length &&
       old.tags.length === next.tags.length
         ? old
         : next,
     );
-  }, [version, loadedRuns]);
+  }, [version, loadedRuns, projectKeys.data]);
+  const keys = projectKeys.data ?? seenKeys;
+  const groupBy = url.searchParams.get("group") ?? "";
+  const groupMetric = url.searchParams.get("gmetric") ?? "";
 
   const columns = colsParam !== null ? colsParam.split(",").filter(Boolean) : defaultColumns(keys);
   const total = data.total ?? 0;
@@ -58,7 +67,12 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
     estimateSize: () => ROW_HEIGHT,
     overscan: 20,
     scrollMargin: HEAD_HEIGHT, // the sticky header above the rows, inside the scroller
+    scrollPaddingStart: HEAD_HEIGHT, // a row scrolled to is not hidden under the header
   });
+  // keyboard navigation: the table takes the focus; arrows move the active row, Enter
+  // opens its run, Space selects it for Compare
+  const [active, setActive] = useState<number | null>(null);
+  useEffect(() => setActive(null), [view]);
   const items = virtualizer.getVirtualItems();
   const first = items[0]?.index ?? 0;
   const last = items[items.length - 1]?.index ?? 0;
@@ -89,6 +103,33 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
   const toggle = (id: string): void =>
     setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
 
+  const onTableKey = (e: KeyboardEvent<HTMLDivElement>): void => {
+    if (e.target !== e.currentTarget || total === 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    const page = Math.max(1, items.length - 2 * 20 - 2);
+    const here = active ?? -1;
+    let next: number | null = null;
+    if (e.key === "ArrowDown") next = here + 1;
+    else if (e.key === "ArrowUp") next = here <= 0 ? 0 : here - 1;
+    else if (e.key === "PageDown") next = here + page;
+    else if (e.key === "PageUp") next = here - page;
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = total - 1;
+    else if ((e.key === "Enter" || e.key === " ") && active !== null) {
+      e.preventDefault();
+      const run = data.row(active);
+      if (!run) return;
+      if (e.key === "Enter") navigate(paths.run(run.id));
+      else toggle(run.id);
+      return;
+    }
+    if (next === null) return;
+    e.preventDefault();
+    const clamped = Math.min(total - 1, Math.max(0, next));
+    setActive(clamped);
+    virtualizer.scrollToIndex(clamped, { align: "auto" });
+  };
+  const activeRun = active === null ? undefined : data.row(active);
+
   const queryError = data.error instanceof ApiError && data.error.status < 500 ? data.error : null;
   const otherError = data.error && !queryError ? data.error.message : null;
   const widths = [44, ...columns.map(columnWidth)];
@@ -101,6 +142,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
         <Link to={paths.projects()}>Projects</Link> / <span>{project}</span>
       </nav>
       <h1>{project}</h1>
+      <ProjectTabs project={project} current="runs" />
       <form className="filter" onSubmit={applyFilter} role="search">
         <label htmlFor="filter">Filter</label>
         <input
@@ -143,10 +185,25 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
           {otherError}
         </p>
       )}
+      <GroupBar keys={keys} by={groupBy} metric={groupMetric} />
+      {groupBy && <GroupsTable project={project} filter={filter} by={groupBy} metric={groupMetric} />}
       <p className="muted" data-testid="run-count" aria-live="polite">
         {data.total === null ? "Counting runs…" : `${data.total.toLocaleString()} runs`}
       </p>
-      <div className="runtable" role="table" aria-label={`Runs of ${project}`} aria-rowcount={total + 1}>
+      <p className="sr-only" id="rt-keys">
+        Arrow keys move between runs, Enter opens one, Space selects it for Compare.
+      </p>
+      <div
+        className="runtable"
+        role="grid"
+        aria-label={`Runs of ${project}`}
+        aria-rowcount={total + 1}
+        aria-describedby="rt-keys"
+        aria-activedescendant={active !== null && activeRun ? `rt-row-${active}` : undefined}
+        tabIndex={0}
+        onKeyDown={onTableKey}
+        data-testid="run-grid"
+      >
         <div className="rt-body" ref={scroller} data-testid="run-rows">
           <div style={{ width: tableWidth }}>
           <div className="rt-head" role="row" style={{ gridTemplateColumns: gridTemplate, height: HEAD_HEIGHT }}>
@@ -174,7 +231,9 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
                   key={item.key}
                   role="row"
                   aria-rowindex={item.index + 2}
-                  className={`rt-row${item.index % 2 ? " odd" : ""}`}
+                  id={`rt-row-${item.index}`}
+                  aria-selected={item.index === active}
+                  className={`rt-row${item.index % 2 ? " odd" : ""}${item.index === active ? " active" : ""}`}
                   data-run={run?.id}
                   style={{
                     gridTemplateColumns: gridTemplate,
@@ -182,7 +241,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
                     transform: `translateY(${item.start - HEAD_HEIGHT}px)`,
                   }}
                 >
-                  <span role="cell" className="rt-cell">
+                  <span role="gridcell" className="rt-cell">
                     {run && (
                       <input
                         type="checkbox"
@@ -193,7 +252,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
                     )}
                   </span>
                   {columns.map((col) => (
-                    <span role="cell" className="rt-cell" key={col} data-col={col}>
+                    <span role="gridcell" className="rt-cell" key={col} data-col={col}>
                       {run ? cell(run, col) : <span className="placeholder">…</span>}
                     </span>
                   ))}

@@ -104,7 +104,10 @@ export function keysOf(runs: Run[]): KeySets {
 export function defaultColumns(keys: KeySets): string[] {
   return [
     ...BASE_COLUMNS,
-    ...keys.metrics.slice(0, 4).map((k) => `metrics.${k}`),
+    ...keys.metrics
+      .filter((k) => !k.startsWith("system/"))
+      .slice(0, 4)
+      .map((k) => `metrics.${k}`),
     ...keys.config.slice(0, 4).map((k) => `config.${k}`),
   ];
 }

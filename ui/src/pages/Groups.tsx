@@ -1,0 +1,157 @@
+// Group the run table's runs by a field: per group the run count and, for a chosen metric,
+// its mean with a 95 % confidence interval (computed by the server, in SQL).
+import type { ReactNode } from "react";
+import { enc, get } from "../api";
+import { ErrorBox, Loading } from "../components";
+import { formatNumber, formatValue } from "../format";
+import { useLoad } from "../hooks";
+import { setQuery } from "../router";
+import type { KeySets } from "./columns";
+
+interface Group {
+  value: unknown;
+  count: number;
+  n: number;
+  mean: number | null;
+  std: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+}
+
+interface Groups {
+  by: string;
+  metric: string | null;
+  runs: number;
+  group_count: number;
+  groups: Group[];
+  truncated: boolean;
+}
+
+/** The query-language condition selecting a group's runs. */
+export function groupCondition(by: string, value: unknown): string {
+  if (value === null || value === undefined) return `${by} is null`;
+  if (typeof value === "number" || typeof value === "boolean") return `${by} = ${String(value)}`;
+  const text = formatValue(value).replace(/\\/g, "\\\\").replace(/'/g, "\\'");
+  return `${by} = '${text}'`;
+}
+
+export function GroupBar({ keys, by, metric }: { keys: KeySets; by: string; metric: string }): ReactNode {
+  const fields = ["run.status", "run.user", "run.host", "run.group", ...keys.config.map((k) => `config.${k}`), ...keys.tags.map((k) => `tags.${k}`)];
+  return (
+    <div className="groupbar" role="group" aria-label="Group runs">
+      <label htmlFor="group-by">Group by</label>
+      <select id="group-by" value={by} onChange={(e) => setQuery({ group: e.target.value || null })}>
+        <option value="">(no grouping)</option>
+        {fields.map((f) => (
+          <option key={f} value={f}>
+            {f}
+          </option>
+        ))}
+      </select>
+      {by && (
+        <>
+          <label htmlFor="group-metric">metric</label>
+          <select id="group-metric" value={metric} onChange={(e) => setQuery({ gmetric: e.target.value || null })}>
+            <option value="">(count only)</option>
+            {keys.metrics.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+    </div>
+  );
+}
+
+export function GroupsTable({ project, filter, by, metric }: { project: string; filter: string; by: string; metric: string }): ReactNode {
+  const { data, error } = useLoad(
+    (signal) =>
+      get<Groups>(
+        `/projects/${enc(project)}/runs/groups?by=${enc(by)}${metric ? `&metric=${enc(metric)}` : ""}${filter ? `&filter=${enc(filter)}` : ""}`,
+        signal,
+      ),
+    [project, filter, by, metric],
+  );
+  if (error) return <ErrorBox error={error} />;
+  if (!data) return <Loading what="groups" />;
+  const lo = Math.min(...data.groups.map((g) => g.ci_low ?? g.mean ?? Infinity));
+  const hi = Math.max(...data.groups.map((g) => g.ci_high ?? g.mean ?? -Infinity));
+  const span = hi > lo ? hi - lo : 1;
+  const pct = (v: number): string => `${(((v - lo) / span) * 100).toFixed(2)}%`;
+  const narrow = (cond: string): void => setQuery({ filter: filter ? `(${filter}) and ${cond}` : cond, group: null });
+  return (
+    <div className="groups scroll-x">
+      <table className="grid" data-testid="groups">
+        <caption className="muted small">
+          {data.runs.toLocaleString()} runs in {data.group_count} groups by {data.by}
+          {data.truncated ? ` (the ${data.groups.length} largest shown)` : ""}
+          {data.metric ? `; ${data.metric}: mean and 95 % confidence interval of the mean (Student's t)` : ""}
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">{data.by}</th>
+            <th scope="col" className="num">
+              Runs
+            </th>
+            {data.metric && (
+              <>
+                <th scope="col" className="num">
+                  with {data.metric}
+                </th>
+                <th scope="col" className="num">
+                  Mean
+                </th>
+                <th scope="col" className="num">
+                  95 % CI
+                </th>
+                <th scope="col" className="ci-col">
+                  <span className="sr-only">interval</span>
+                </th>
+              </>
+            )}
+            <th scope="col">
+              <span className="sr-only">show</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.groups.map((g) => {
+            const label = g.value === null ? "(missing)" : formatValue(g.value);
+            return (
+              <tr key={JSON.stringify(g.value) ?? "null"} data-group={label}>
+                <td className="mono">{label}</td>
+                <td className="num">{g.count.toLocaleString()}</td>
+                {data.metric && (
+                  <>
+                    <td className="num">{g.n.toLocaleString()}</td>
+                    <td className="num mono">{g.mean === null ? "" : formatNumber(g.mean)}</td>
+                    <td className="num mono">
+                      {g.ci_low === null || g.ci_high === null ? "" : `${formatNumber(g.ci_low)} – ${formatNumber(g.ci_high)}`}
+                    </td>
+                    <td className="ci-col">
+                      {g.mean !== null && (
+                        <span className="ci" aria-hidden="true">
+                          {g.ci_low !== null && g.ci_high !== null && (
+                            <span className="ci-range" style={{ left: pct(g.ci_low), width: `calc(${pct(g.ci_high)} - ${pct(g.ci_low)})` }} />
+                          )}
+                          <span className="ci-mean" style={{ left: pct(g.mean) }} />
+                        </span>
+                      )}
+                    </td>
+                  </>
+                )}
+                <td>
+                  <button type="button" className="linkish" onClick={() => narrow(groupCondition(data.by, g.value))}>
+                    show runs
+                  </button>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
