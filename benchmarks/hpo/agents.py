@@ -32,6 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from overhead import SPEC, hartmann6  # noqa: E402
 
+METHOD = os.environ.get("RUNTRACK_BENCH_METHOD", "auto")
+
 
 def _agent(env: dict[str, str], sweep_id: str, sleep: float, q: Any) -> None:
     os.environ.update(env)
@@ -60,7 +62,7 @@ def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path
     import runtrack
 
     api = runtrack.Api()
-    sw = api.create_sweep(dict(SPEC, method="auto", budget={"trials": trials}), project="bench")
+    sw = api.create_sweep(dict(SPEC, method=METHOD, budget={"trials": trials}), project="bench")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     procs = [ctx.Process(target=_agent, args=(env, sw.id, sleep, q)) for _ in range(workers)]

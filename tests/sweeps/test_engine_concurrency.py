@@ -60,9 +60,22 @@ def test_processes(tmp_path: Path, backend: str, request: pytest.FixtureRequest)
     store.close()
 
 
-def test_threads_of_one_process(tmp_path: Path) -> None:
+GP_SPEC = {
+    "method": "gp",  # suggested outside the sweep's lock (slow sampler): reserve, then record
+    "metric": {"name": "loss", "goal": "minimize"},
+    "parameters": {
+        "x": {"distribution": "uniform", "min": -2.0, "max": 2.0},
+        "model.depth": {"distribution": "int", "min": 1, "max": 3},
+    },
+    "seed": 3,
+}
+
+
+@pytest.mark.parametrize("gp", [False, True])
+def test_threads_of_one_process(tmp_path: Path, gp: bool) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True)
-    sw = store.create_sweep("p", quad_spec(budget={"trials": BUDGET}), actor="a")
+    spec = dict(GP_SPEC, budget={"trials": BUDGET}) if gp else quad_spec(budget={"trials": BUDGET})
+    sw = store.create_sweep("p", spec, actor="a")
     got: list[tuple[Any, ...]] = []
     lock = threading.Lock()
 

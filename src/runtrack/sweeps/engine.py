@@ -67,6 +67,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 logger = logging.getLogger("runtrack.sweeps")
 T = TypeVar("T")
 
+# samplers whose suggestion takes long enough (GP: 0.1-2 s) that other agents must not
+# wait for it: their trial is reserved under the lock and suggested outside it
+SLOW_SAMPLERS = frozenset({"gp"})
 RESERVE_TIMEOUT = 600.0  # s: a reserved trial whose run was never created is failed
 SETTLE_EVERY = 1.0  # s: how often an asking process looks for trials whose run died
 FINISHED_GRACE = 60.0  # s: a trial whose run ended this long ago without a tell is settled
@@ -150,6 +153,7 @@ class _Cached:
     # trial number -> "skip" (warm-started, or failed and retried), "running", "waiting"
     # or "done"; kept up to date on every change, so budgets cost nothing per ask
     kind: dict[int, str] = field(default_factory=dict)
+    suggested: set[tuple[tuple[str, Any], ...]] = field(default_factory=set)  # params seen
     by_kind: dict[str, set[int]] = field(
         default_factory=lambda: {"skip": set(), "running": set(), "waiting": set(), "done": set()}
     )
@@ -196,6 +200,14 @@ def suggest(trial: optuna.Trial, spec: Mapping[str, Any]) -> dict[str, Any]:
             assert isinstance(d, FloatDistribution)
             chosen[name] = trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
     return {k: v for k, v in chosen.items() if k in dists}
+
+
+def _params_key(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+def _mix(c: _Cached, number: int) -> int:
+    return (int(c.spec["seed"]) * 1_000_003 + number * 7919 + 17) % (2**32)
 
 
 def _run_seq(c: _Cached) -> int:
@@ -336,8 +348,10 @@ class SweepEngine:
         self._note(c, number)
 
     def _note(self, c: _Cached, number: int) -> None:
-        """Record trial ``number``'s current kind (see ``_Cached.kind``)."""
+        """Record trial ``number``'s current kind (see ``_Cached.kind``) and its values."""
         fr = self._frozen(c, number)
+        if fr.params:
+            c.suggested.add(_params_key(fr.params))
         if fr.user_attrs.get("runtrack:warm") or fr.system_attrs.get(RETRIED_ATTR):
             kind = "skip"
         elif fr.state == TrialState.RUNNING:
@@ -435,6 +449,10 @@ class SweepEngine:
             number = storage.get_trial_number_from_id(tid)
             if request_id is not None:
                 storage.set_trial_system_attr(tid, ASK_ATTR, request_id)
+            if self._sampler(c, number)[0] not in SLOW_SAMPLERS:
+                # a cheap sampler: suggest and start the run in this same transaction
+                name, params = self._sample(c, sweep_id, number)
+                return self._record(c, t, sweep_id, number, name, params, user, host)
             self._row_of(c, number, t, started_at=now)
             return number
 
@@ -451,23 +469,44 @@ class SweepEngine:
         name, params = self._sample(c, sweep_id, number)
 
         def record(c: _Cached, t: SweepTx) -> SweepTrial:
-            fr = self._frozen(c, number)
-            if fr.state != TrialState.RUNNING or c.meta.get(number, {}).get("run_id"):
-                raise ConflictError(
-                    f"trial {number} of sweep {sweep_id} was settled while it was being "
-                    "suggested (its agent was presumed dead); ask again"
-                )
-            dists = distributions(c.spec)
-            for k, v in params.items():
-                if k not in fr.params:
-                    c.study._storage.set_trial_param(
-                        fr._trial_id, k, dists[k].to_internal_repr(v), dists[k]
-                    )
-            c.study._storage.set_trial_system_attr(fr._trial_id, SAMPLER_ATTR, name)
-            row = t.sweep_row()
-            return self._start_run(c, t, sweep_id, row, number, params, name, user, host)
+            return self._record(c, t, sweep_id, number, name, params, user, host)
 
         return self._locked(sweep_id, "recording a trial", record)
+
+    def _record(
+        self,
+        c: _Cached,
+        t: SweepTx,
+        sweep_id: str,
+        number: int,
+        name: str,
+        params: Mapping[str, Any],
+        user: str,
+        host: str,
+    ) -> SweepTrial:
+        """Record a reserved trial's suggested parameters and create its run."""
+        fr = self._frozen(c, number)
+        if fr.state != TrialState.RUNNING or c.meta.get(number, {}).get("run_id"):
+            raise ConflictError(
+                f"trial {number} of sweep {sweep_id} was settled while it was being "
+                "suggested (its agent was presumed dead); ask again"
+            )
+        if _params_key(params) in c.suggested:
+            # suggested outside the lock at the same moment as another trial, and the
+            # same values: suggest again now that the other one is known (Optuna's
+            # samplers account for running trials), at random if that repeats too
+            name, params = self._sample(c, sweep_id, number)
+            if _params_key(params) in c.suggested:
+                name, params = self._sample(c, sweep_id, number, fallback=True)
+        dists = distributions(c.spec)
+        for k, v in params.items():
+            if k not in fr.params:
+                c.study._storage.set_trial_param(
+                    fr._trial_id, k, dists[k].to_internal_repr(v), dists[k]
+                )
+        c.study._storage.set_trial_system_attr(fr._trial_id, SAMPLER_ATTR, name)
+        row = t.sweep_row()
+        return self._start_run(c, t, sweep_id, row, number, params, name, user, host)
 
     def _sampler(self, c: _Cached, number: int) -> tuple[str, optuna.samplers.BaseSampler]:
         spec = c.spec
@@ -484,18 +523,47 @@ class SweepEngine:
             )
         )
 
-    def _sample(self, c: _Cached, sweep_id: str, number: int) -> tuple[str, dict[str, Any]]:
-        """Suggest the parameters of reserved trial ``number`` (no lock held: Optuna's
-        in-memory storage is safe for concurrent trials). Each trial gets a study handle
-        of its own carrying its own sampler."""
+    def _sample(
+        self, c: _Cached, sweep_id: str, number: int, *, fallback: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Suggest the parameters of reserved trial ``number`` without writing them (the
+        caller records them under the lock). Safe without the lock: Optuna's in-memory
+        storage serves concurrent trials. The trial gets a study handle of its own
+        carrying its own sampler; the suggestion follows ``optuna.Trial``'s rules
+        (relative sampling over the inferred space, independent sampling for the rest)
+        in define-by-run order, so conditional parameters are suggested only when
+        active."""
         name, sampler = self._sampler(c, number)
-        handle = optuna.Study(study_name=sweep_id, storage=c.study._storage, sampler=sampler)
-        tid = c.study._storage.get_trial_id_from_study_id_trial_number(c.study._study_id, number)
+        if fallback:
+            name, sampler = "random", optuna.samplers.RandomSampler(seed=_mix(c, number))
+        storage = c.study._storage
+        handle = optuna.Study(study_name=sweep_id, storage=storage, sampler=sampler)
+        tid = storage.get_trial_id_from_study_id_trial_number(c.study._study_id, number)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # experimental-feature notices of samplers
-            trial = optuna.Trial(handle, tid)
-            params = suggest(trial, c.spec)
-        return name, params
+            sampler.before_trial(handle, storage.get_trial(tid))
+            frozen = storage.get_trial(tid)
+            space = sampler.infer_relative_search_space(handle, frozen)
+            relative = sampler.sample_relative(handle, frozen, space) if space else {}
+            dists = distributions(c.spec)
+            chosen: dict[str, Any] = {}
+            out: dict[str, Any] = {}
+            for pname, p in c.spec["parameters"].items():
+                if "value" in p:
+                    chosen[pname] = p["value"]
+                    continue
+                if not spec_mod.is_active(p, chosen):
+                    continue
+                d = dists[pname]
+                if pname in frozen.params:  # fixed by an enqueued trial
+                    v = frozen.params[pname]
+                elif pname in relative and pname in space and space[pname] == d:
+                    v = relative[pname]
+                else:
+                    v = sampler.sample_independent(handle, frozen, pname, d)
+                v = d.to_external_repr(d.to_internal_repr(v))
+                chosen[pname] = out[pname] = v
+        return name, out
 
     def _ask_waiting(
         self,
