@@ -7,7 +7,7 @@
 Environment:
   RUNTRACK_PRUNER   a JSON pruner section as a sweep spec would hold it (validated by
                     runtrack.sweeps._pruners.check_pruner); default: DEFAULT_PRUNER unless that
-                    is "none", in which case RECOMMENDED below.
+                    is "none", in which case RECOMMENDED_PRUNER (SHA, reduction_factor 3).
   RUNTRACK_SAMPLER  "tpe" (default: TPESampler(seed=seed), the sampler the harness gives its
                     built-in pruners, so the comparison isolates the pruner) or "runtrack"
                     (runtrack's default, method "auto": runtrack.sweeps._auto.make_sampler builds
@@ -32,11 +32,12 @@ if str(_SRC) not in sys.path:
 
 import optuna  # noqa: E402
 
-from runtrack.sweeps._pruners import DEFAULT_PRUNER, check_pruner, make_pruner  # noqa: E402
-
-# The configuration PRUNING.md recommends for the "target" figure (used when RUNTRACK_PRUNER
-# is unset and the default is "none").
-RECOMMENDED: dict[str, Any] = {"type": "sha"}
+from runtrack.sweeps._pruners import (  # noqa: E402
+    DEFAULT_PRUNER,
+    RECOMMENDED_PRUNER,
+    check_pruner,
+    make_pruner,
+)
 
 
 def _dist(spec: dict[str, Any]) -> optuna.distributions.BaseDistribution:
@@ -56,7 +57,7 @@ def pruner_config() -> dict[str, Any]:
     raw = os.environ.get("RUNTRACK_PRUNER")
     if raw:
         return check_pruner(json.loads(raw))
-    return check_pruner(DEFAULT_PRUNER if DEFAULT_PRUNER["type"] != "none" else RECOMMENDED)
+    return check_pruner(DEFAULT_PRUNER if DEFAULT_PRUNER["type"] != "none" else RECOMMENDED_PRUNER)
 
 
 def _sampler_choice() -> str:
@@ -99,6 +100,7 @@ class PruneAdapter:
             budget=self.budget,
             seed=self.seed,
             number=len(self.study.get_trials(deepcopy=False)),
+            pruning=self.cfg["type"] != "none",  # as the engine tells it
         )
         name, sampler = _auto.make_sampler(ctx)
         self.sampler_names.append(name)

@@ -38,6 +38,7 @@ class TrialLink:
     store: TrackingStore
     _metrics: list[str] | None = None
     _pruning: bool | None = None
+    warned: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _load(self) -> None:
@@ -92,6 +93,13 @@ def should_prune(run: Run) -> bool:
     if link is None or run.mode != "online":
         return False
     if not link.pruning:
+        if not link.warned:
+            link.warned = True
+            log.warning(
+                "runtrack: sweep %s has no pruner, so should_prune() is always False; add "
+                "pruner: {type: sha, reduction_factor: 3} to its spec to stop hopeless trials",
+                link.sweep_id,
+            )
         return False
     key = link.metric
     value = _last_value(run, key)

@@ -41,7 +41,15 @@ from optuna.samplers import (
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["AUTO_RULE", "METHODS", "SamplerContext", "auto_phase", "make_sampler"]
+__all__ = [
+    "AUTO_RULE",
+    "METHODS",
+    "SamplerContext",
+    "auto_phase",
+    "derive_grid",
+    "grid_size",
+    "make_sampler",
+]
 
 METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
 
@@ -52,9 +60,13 @@ METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
 GP_MAX_DIMS = 8
 #: ... until this trial number (its cost per ask grows with the cube of the trials done:
 #: 130-1,700 ms at 1,000 trials) ...
-GP_MAX_TRIALS = 150
-#: ... or, with a budget, until this share of it: CMA-ES refines what GP found in the rest.
+GP_MAX_TRIALS = 200
+#: ... or, when every parameter is a float and there is a budget, until this share of it (at
+#: most REFINE_FROM trials): CMA-ES refines what GP found in the rest, converging on a smooth
+#: optimum far closer than GP does. Integer parameters make CMA-ES's steps land on plateaus,
+#: so spaces with them keep GP up to GP_MAX_TRIALS.
 GP_BUDGET_SHARE = 0.5
+REFINE_FROM = 150
 #: a budget under this many trials per parameter leaves CMA-ES few generations: it then runs
 #: with about half its default population (4 + 3 ln d), so that it makes twice as many.
 SMALL_BUDGET_PER_DIM = 100
@@ -69,20 +81,24 @@ N_STARTUP = 10
 AUTO_RULE = (
     "auto picks one of Optuna's samplers before each trial, from the search space, the number "
     "of trials already asked and the budget. "
-    f"One objective, at most {GP_MAX_DIMS} parameters, no conditional ones: GPSampler (a "
-    f"Gaussian process; the first {N_STARTUP} trials at random) until {GP_MAX_TRIALS} trials "
-    f"or {GP_BUDGET_SHARE:.0%} of the budget, whichever comes first; then, if every parameter "
-    "is numeric, CmaEsSampler started at the best trial so far with a step the size of the "
-    "spread of the trials around it (it refines the optimum at a few ms per trial); with "
-    "categorical parameters (which CMA-ES cannot search) or a single parameter, TPESampler. "
+    f"One objective, 2 to {GP_MAX_DIMS} parameters, none conditional: GPSampler (a Gaussian "
+    f"process; its first {N_STARTUP} trials at random) while the model pays for its cost. "
+    f"If every parameter is a float, until trial {REFINE_FROM} or {GP_BUDGET_SHARE:.0%} of the "
+    "budget, whichever comes first, then CmaEsSampler started at the best trial so far with "
+    "a step the size of the spread of the trials around it (it converges on the optimum GP "
+    "found, at a few ms per trial). With integer or categorical parameters, GP until trial "
+    f"{GP_MAX_TRIALS} (CMA-ES refines little on integer plateaus), then CmaEsSampler the same "
+    "way if every parameter is numeric, else TPESampler (CMA-ES cannot search categories). "
     f"More than {GP_MAX_DIMS} parameters: CmaEsSampler from the start when every parameter is "
     f"numeric (with half its usual population when the budget is under {SMALL_BUDGET_PER_DIM} "
-    "trials per parameter), else TPESampler. Conditional parameters: TPESampler "
-    "(multivariate, grouped by the parameters present) throughout. Several objectives: "
-    f"GPSampler (up to {MO_GP_MAX_OBJECTIVES} objectives and {GP_MAX_DIMS} parameters) for the "
-    f"first {MO_GP_MAX_TRIALS} trials, then TPESampler up to {MO_TPE_MAX_TRIALS} trials, then "
-    "NSGAIISampler. Without PyTorch (which GPSampler needs) TPESampler takes GP's place. Every "
-    "sampler is seeded from the sweep's seed and the trial number."
+    "trials per parameter), else TPESampler. A single parameter: GP, then TPESampler. "
+    "Conditional parameters, or a sweep with a pruner: TPESampler (multivariate, grouped by "
+    "the parameters present) throughout (TPE learns from pruned trials, GP does not). "
+    f"Several objectives: GPSampler (up to {MO_GP_MAX_OBJECTIVES} objectives and "
+    f"{GP_MAX_DIMS} parameters) for the first {MO_GP_MAX_TRIALS} trials, then TPESampler up "
+    f"to {MO_TPE_MAX_TRIALS} trials, then NSGAIISampler. Without PyTorch (which GPSampler "
+    "needs) TPESampler takes GP's place. Every sampler is seeded from the sweep's seed and "
+    "the trial number, so agents on different machines agree."
 )
 
 
@@ -100,6 +116,7 @@ class SamplerContext:
     number: int  # the number (0-based) of the trial about to be asked
     # method "grid": the values of each parameter (None: a grid of about `budget` points)
     grid: Mapping[str, Sequence[Any]] | None = None
+    pruning: bool = False  # the sweep prunes trials (a pruner, one objective)
 
 
 def _has_torch() -> bool:
@@ -124,7 +141,10 @@ def _gp_end(ctx: SamplerContext, n_dims: int) -> int:
     """The trial number at which single-objective auto stops using GP."""
     if n_dims > GP_MAX_DIMS:
         return 0
-    end = GP_MAX_TRIALS
+    dists = _varying(ctx)
+    if not all(isinstance(d, FloatDistribution) for d in dists.values()) or n_dims < 2:
+        return GP_MAX_TRIALS
+    end = REFINE_FROM
     if ctx.budget is not None and ctx.budget > 0:
         end = min(end, max(N_STARTUP + 1, math.ceil(GP_BUDGET_SHARE * ctx.budget)))
     return end
@@ -147,7 +167,10 @@ def auto_phase(ctx: SamplerContext) -> str:
         ):
             return "gp"
         return "tpe" if ctx.number < MO_TPE_MAX_TRIALS else "nsga2"
-    if ctx.conditional:
+    if ctx.conditional or ctx.pruning:
+        # with a pruner: TPE learns from pruned trials' last values; GPSampler fits only
+        # complete trials, so under pruning it kept asking for configurations that were
+        # pruned at their first step (benchmarks/hpo/PRUNING.md)
         return "tpe"
     if ctx.number < _gp_end(ctx, n_dims):
         return "gp" if torch_ok else "tpe"

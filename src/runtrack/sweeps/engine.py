@@ -520,6 +520,7 @@ class SweepEngine:
                 seed=int(spec["seed"]),
                 number=number,
                 grid=None,
+                pruning=spec["pruner"]["type"] != "none" and len(spec["metrics"]) == 1,
             )
         )
 

@@ -410,7 +410,7 @@ def _warm_start(raw: object) -> dict[str, Any] | None:
 def normalize(spec: object) -> dict[str, Any]:
     """The spec with every default filled in; raises ``ValidationError`` naming the first
     problem."""
-    from ._pruners import check_pruner
+    from ._pruners import DEFAULT_PRUNER, check_pruner
 
     if not isinstance(spec, Mapping):
         raise ValidationError("a sweep spec is a dict (or a YAML mapping)")
@@ -423,7 +423,7 @@ def normalize(spec: object) -> dict[str, Any]:
     objectives = _objectives(spec)
     params = _parameters(spec.get("parameters"))
     try:
-        pruner = check_pruner(spec.get("pruner") or {"type": "none"})
+        pruner = check_pruner(spec.get("pruner") or DEFAULT_PRUNER)
     except ValueError as e:
         raise _fail("pruner", str(e)) from None
     seed = spec.get("seed")
