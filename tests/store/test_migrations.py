@@ -39,6 +39,32 @@ def test_migrations_build_the_declared_schema_postgres(pg_url: str) -> None:
     assert _diff(pg_url) == []
 
 
+def _down_and_up(url: str) -> None:
+    """The latest migration reverts cleanly and applies again."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = make_engine(url)
+    upgrade(engine)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    assert current_revision(engine) == str(int(SCHEMA_REVISION) - 1).zfill(4)
+    engine.dispose()
+    assert _diff(url) == []
+
+
+def test_the_latest_migration_reverts_sqlite(tmp_path: Path) -> None:
+    _down_and_up(f"sqlite:///{tmp_path / 'd.db'}")
+
+
+@pytest.mark.postgres
+def test_the_latest_migration_reverts_postgres(pg_url: str) -> None:
+    _down_and_up(pg_url)
+
+
 def test_head_revision_is_the_one_the_code_expects() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory

@@ -108,3 +108,205 @@ def test_the_route(tmp_path: Path, store: TrackingStore) -> None:
         )
         assert bad.status_code == 400
         assert c.get("/api/v1/runs/nope0000/history/downsampled?key=a").status_code == 404
+
+
+# -- envelopes kept in the database (metric_envelopes) ---------------------------------
+
+
+def _series(n: int, seed: int, start: int = 0) -> list[MetricsRecord]:
+    rnd = random.Random(seed)
+    out = []
+    for step in range(start, start + n):
+        v = math.cos(step / 300) + rnd.random() * 0.2
+        if step % 9_001 == 17:
+            v = 100.0 + step  # spikes everywhere, in every chunk's buckets
+        if step % 20_000 < 150:
+            v = math.nan
+        if step % 13_333 == 5:
+            v = -math.inf
+        out.append(MetricsRecord(step + 1, step * 3, 1.6e9 + step * 0.5, ("a", "b"), [v, -v]))
+    return out
+
+
+def _stored_envelopes(url: str) -> list[tuple[str, int]]:
+    from sqlalchemy import text
+
+    from runtrack.store.sql._engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT key, seq FROM metric_envelopes ORDER BY key, seq")).all()
+    engine.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _without_times(url: str) -> int:
+    from sqlalchemy import text
+
+    from runtrack.store.sql._engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM metric_envelopes WHERE times IS NULL")).scalar()
+    engine.dispose()
+    return int(n or 0)
+
+
+def _forget_envelopes(url: str) -> None:
+    from runtrack.store.sql._engine import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql("DELETE FROM metric_envelopes")
+    engine.dispose()
+
+
+_REQUESTS: list[tuple[int, str, float | None, float | None]] = [
+    (500, "step", None, None),  # from the envelopes
+    (500, "time", None, None),
+    (2000, "step", None, None),  # envelopes too coarse for 2,000 of 100,000: raw points
+    (500, "step", 30_000, 200_000),
+    (300, "time", 10_000, 160_000),
+    (20, "step", None, None),
+    (2000, "step", 60_000, 75_000),  # few chunks: raw points
+]
+
+
+def _answers(url: str) -> list[object]:
+    """Every request, from a store that just started (nothing cached in memory)."""
+    from runtrack.store.sql.store import SqlStore
+
+    s = SqlStore(url)
+    try:
+        return [
+            s.get_history_downsampled("envrun0001", ["a", "b"], p, x, lo, hi)  # type: ignore[arg-type]
+            for p, x, lo, hi in _REQUESTS
+        ]
+    finally:
+        s.close()
+
+
+def _same(a: list[object], b: list[object]) -> bool:
+    def norm(answers: list[object]) -> list[object]:
+        out: list[object] = []
+        for r in answers:
+            assert isinstance(r, dict)
+            out.append(
+                {k: ([*map(repr, v.x)], [*map(repr, v.y)], v.total, v.exact) for k, v in r.items()}
+            )
+        return out
+
+    return norm(a) == norm(b)
+
+
+def _full_chunks(url: str) -> list[tuple[str, int]]:
+    from sqlalchemy import text
+
+    from runtrack.store.sql._codec import CHUNK_POINTS
+    from runtrack.store.sql._engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as c:
+        q = "SELECT key, seq FROM metric_chunks WHERE n = :n ORDER BY key, seq"
+        rows = c.execute(text(q), {"n": CHUNK_POINTS}).all()
+    engine.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_stored_envelopes_give_the_same_answer_as_the_points(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from runtrack.store.sql import _downsample
+    from runtrack.store.sql._codec import CHUNK_POINTS
+    from runtrack.store.sql.store import SqlStore
+
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+    s = SqlStore(url, auto_upgrade=True)
+    s.create_run(RunSpec("envrun0001", "p", "r", "u", "h", time.time()))
+    records = _series(100_000, 1)
+    for i, size in enumerate([7_000, 3_001, 50_000, 39_999]):  # merges of the tail chunks
+        done = sum([7_000, 3_001, 50_000, 39_999][:i])
+        s.write(RunBatch("envrun0001", "main", tuple(records[done : done + size])))
+    s.close()
+
+    decoded: list[bool] = []  # one per chunk decoded for an envelope: was it full?
+    envelope = _downsample._envelope
+
+    def spy(steps: bytes, vals: bytes) -> _downsample.Envelope:
+        env = envelope(steps, vals)
+        decoded.append(env.n == CHUNK_POINTS)
+        return env
+
+    monkeypatch.setattr(_downsample, "_envelope", spy)
+    computed = _answers(url)  # decodes the chunks, keeps the full chunks' envelopes
+    assert any(decoded) and _stored_envelopes(url) == _full_chunks(url) != []
+    assert _without_times(url) == 0  # a time-axis request added them
+    decoded.clear()
+    stored = _answers(url)  # a restarted server: full chunks from the stored envelopes
+    assert not any(decoded)
+    assert _same(stored, computed)
+
+    # more points: the tail chunks are merged and rewritten, new full chunks appear
+    more = _series(45_000, 2, start=100_000)
+    s = SqlStore(url)
+    for i in range(0, len(more), 1_500):
+        s.write(RunBatch("envrun0001", "main", tuple(more[i : i + 1_500])))
+    s.close()
+    partly = _answers(url)  # the old envelopes stored, the new ones computed
+    assert _stored_envelopes(url) == _full_chunks(url)
+    again = _answers(url)
+    _forget_envelopes(url)
+    decoded.clear()
+    fresh = _answers(url)  # every envelope computed from the points
+    assert any(decoded)  # the full chunks' envelopes computed again
+    assert _same(partly, fresh) and _same(again, fresh)
+    assert fresh[0]["a"].total == 145_000  # type: ignore[index]
+    top = max(v for v in fresh[0]["a"].y if v == v)  # type: ignore[index]
+    assert top == 100.0 + 9_001 * 16 + 17
+
+    # envelopes stored by a chart on the step axis get their times from one on the time
+    # axis (a time-axis chart only decodes the chunks' times, once)
+    _forget_envelopes(url)
+    s = SqlStore(url)
+    s.get_history_downsampled("envrun0001", ["a", "b"], 500, "step")
+    s.close()
+    assert _without_times(url) == len(_full_chunks(url)) > 0
+    s = SqlStore(url)
+    by_time = s.get_history_downsampled("envrun0001", ["a", "b"], 500, "time")
+    s.close()
+    assert _without_times(url) == 0 and _same([by_time], [fresh[1]])
+
+    # a deleted run takes its envelopes with it
+    s = SqlStore(url)
+    s.delete_run("envrun0001")
+    s.close()
+    assert _stored_envelopes(url) == []
+
+
+def test_keeping_envelopes_never_fails_nor_holds_up_a_read(tmp_path: Path) -> None:
+    import sqlite3
+
+    from runtrack.store.sql.store import SqlStore
+
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    s = SqlStore(url, auto_upgrade=True)
+    s.create_run(RunSpec("envrun0001", "p", "r", "u", "h", time.time()))
+    s.write(RunBatch("envrun0001", "main", tuple(_series(30_000, 3))))
+    s.close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        t0 = time.perf_counter()
+        locked = _answers(url)
+        assert time.perf_counter() - t0 < 10  # not the 60 s busy timeout
+        assert _stored_envelopes(url) == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert _same(_answers(url), locked) and _stored_envelopes(url) == _full_chunks(url) != []

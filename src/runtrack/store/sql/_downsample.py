@@ -15,23 +15,36 @@ ranges (no blobs), concatenates ~15,000 envelope points and keeps the extremes o
 holds too few chunks for the envelopes to be fine enough are its raw points decoded.
 
 Envelopes live in a bounded in-memory cache of the store (per process; each process
-fills its own): a cache of immutable facts, so servers stay stateless.
+fills its own): a cache of immutable facts, so servers stay stateless. The envelopes of
+full chunks (the ones never rewritten) are also kept in ``metric_envelopes``: a chunk
+whose envelope is missing there is decoded once, by the first chart that reads it, and
+its envelope written after the read (``save_envelopes``: best effort, in a transaction of
+its own, never failing or delaying the read for long). A server that just started then
+reads ~130 stored points per chunk instead of decoding 8,192. Computing envelopes when a
+chunk is written was measured and refused: it would cost ingestion 5-35 % (numpy's
+import, or ~1 ms per chunk in pure Python), and most chunks are never charted.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import Engine, and_, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from ..downsample import DownsampledSeries, XAxis, downsample, extremes, in_range
 from . import _codec
-from .schema import metric_chunks
+from ._engine import _BUSY_TIMEOUT_MS
+from .schema import metric_chunks, metric_envelopes
+
+log = logging.getLogger("runtrack")
 
 BUCKET = 128  # points of a chunk per envelope bucket (64 buckets in a full chunk)
 _IN_BATCH = 400
@@ -101,17 +114,149 @@ def _blobs(
     conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]], column: str
 ) -> dict[tuple[str, int], tuple[bytes, bytes]]:
     """(steps blob, ``column`` blob) of the chunks named by (key, seq)."""
+    return {k: (v[0], v[1]) for k, v in _columns(conn, run_id, wanted, "steps", column).items()}
+
+
+def _columns(
+    conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]], *columns: str
+) -> dict[tuple[str, int], tuple[bytes, ...]]:
+    """The blobs ``columns`` of the chunks named by (key, seq)."""
     c = metric_chunks.c
-    col = getattr(c, column)
-    out: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+    cols = [getattr(c, name) for name in columns]
+    out: dict[tuple[str, int], tuple[bytes, ...]] = {}
     for i in range(0, len(wanted), _IN_BATCH):
         part = list(wanted[i : i + _IN_BATCH])
-        q = select(c.key, c.seq, c.steps, col.label("data")).where(
+        q = select(c.key, c.seq, *cols).where(
             and_(c.run_id == run_id, tuple_(c.key, c.seq).in_(part))
         )
         for r in conn.execute(q):
-            out[(r.key, r.seq)] = (r.steps, r.data)
+            out[(r[0], r[1])] = tuple(r[2:])
     return out
+
+
+_LITTLE = sys.byteorder == "little"
+
+
+def _pack(a: array[Any]) -> bytes:
+    if not _LITTLE:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def _unpack(typecode: str, blob: bytes) -> array[Any]:
+    a: array[Any] = array(typecode)
+    a.frombytes(blob)
+    if not _LITTLE:
+        a.byteswap()
+    return a
+
+
+def _stored(
+    conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Envelope]:
+    """The envelopes of ``metric_envelopes`` among the chunks named by (key, seq)."""
+    e = metric_envelopes.c
+    out: dict[tuple[str, int], Envelope] = {}
+    for i in range(0, len(wanted), _IN_BATCH):
+        part = list(wanted[i : i + _IN_BATCH])
+        q = select(e.key, e.seq, e.n, e.positions, e.steps, e.times, e.vals).where(
+            and_(e.run_id == run_id, tuple_(e.key, e.seq).in_(part))
+        )
+        for r in conn.execute(q):
+            out[(r.key, r.seq)] = Envelope(
+                r.n,
+                _unpack("q", r.steps),
+                _unpack("d", r.vals),
+                None if r.times is None else _unpack("d", r.times),
+                array("q", _unpack("i", r.positions)),
+            )
+    return out
+
+
+@dataclass(slots=True)
+class Unsaved:
+    """What a read computed that the database does not keep yet, for ``save_envelopes``:
+    envelopes of full chunks, and times of stored envelopes that had none."""
+
+    run_id: str = ""
+    new: dict[tuple[str, int], Envelope] = field(default_factory=dict)
+    times: dict[tuple[str, int], Envelope] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.new.clear()
+        self.times.clear()
+
+
+def _row(run_id: str, key: str, seq: int, env: Envelope) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "key": key,
+        "seq": seq,
+        "n": env.n,
+        "positions": _pack(array("i", env.positions)),
+        "steps": _pack(env.steps),
+        "times": None if env.times is None else _pack(env.times),
+        "vals": _pack(env.values),
+    }
+
+
+_INSERT_ENVELOPES = insert(metric_envelopes)
+_SET_TIMES = (
+    update(metric_envelopes)
+    .where(
+        metric_envelopes.c.run_id == bindparam("r"),
+        metric_envelopes.c.key == bindparam("k"),
+        metric_envelopes.c.seq == bindparam("s"),
+        metric_envelopes.c.times.is_(None),
+    )
+    .values(times=bindparam("t"))
+)
+_SAVING = threading.Lock()
+
+
+def _sqlite_busy_timeout(conn: Connection, ms: int) -> None:
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    finally:
+        cur.close()
+
+
+def save_envelopes(engine: Engine, unsaved: Unsaved) -> None:
+    """Keep what a read computed in ``metric_envelopes``. Best effort: a
+    failure (a concurrent writer holding the database, the run deleted meanwhile, another
+    server saving the same envelopes) is logged and forgotten; a later read tries again.
+    Waits for the database's lock 200 ms at most."""
+    run_id = unsaved.run_id
+    rows = [_row(run_id, key, seq, env) for (key, seq), env in unsaved.new.items()]
+    times = [
+        {"r": run_id, "k": key, "s": seq, "t": _pack(env.times)}
+        for (key, seq), env in unsaved.times.items()
+        if env.times is not None and (key, seq) not in unsaved.new
+    ]
+    if not rows and not times:
+        return
+    try:
+        # one save at a time per process (the charts of a page arrive together): they
+        # wait for each other here rather than in the database's lock
+        with _SAVING, engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # on the driver's connection: no transaction begun
+                _sqlite_busy_timeout(conn, 200)
+            try:
+                with conn.begin():
+                    if not sqlite:
+                        conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                    for i in range(0, len(rows), _IN_BATCH):
+                        conn.execute(_INSERT_ENVELOPES, rows[i : i + _IN_BATCH])
+                    if times:
+                        conn.execute(_SET_TIMES, times)
+            finally:
+                if sqlite:
+                    _sqlite_busy_timeout(conn, _BUSY_TIMEOUT_MS)
+    except Exception as e:  # a cache write never fails the read
+        log.debug("metric envelopes not saved: %s", e)
 
 
 def _steps_at(blob: bytes, positions: Sequence[int]) -> array[int]:
@@ -156,14 +301,19 @@ def read_downsampled(
     start: float | None,
     end: float | None,
     cache: EnvelopeCache,
+    unsaved: Unsaved | None = None,
 ) -> dict[str, DownsampledSeries]:
     """About ``points`` points of each key, extremes kept; ``start``/``end`` bound the
-    steps (a zoomed chart). Unknown keys are absent from the answer."""
+    steps (a zoomed chart). Unknown keys are absent from the answer. What is computed
+    here and not kept in the database yet is noted in ``unsaved``, for
+    ``save_envelopes`` after the read."""
+    if unsaved is not None:
+        unsaved.run_id = run_id
     keys = list(dict.fromkeys(keys))
     chunks = _chunks(conn, run_id, keys)
     out: dict[str, DownsampledSeries] = {}
     raw_wanted: list[tuple[str, int]] = []
-    env_wanted: list[tuple[str, int]] = []
+    env_wanted: dict[tuple[str, int], int] = {}
     plan: dict[str, tuple[bool, list[_Chunk]]] = {}
     for key in keys:
         inside = [
@@ -181,14 +331,11 @@ def read_downsampled(
             if raw:
                 raw_wanted.append((key, ch.seq))
             elif cache.get((run_id, key, ch.seq, ch.n)) is None:
-                env_wanted.append((key, ch.seq))
+                env_wanted[(key, ch.seq)] = ch.n
     if env_wanted:
-        blobs = _blobs(conn, run_id, env_wanted, "vals")
-        for (key, seq), (steps_blob, vals_blob) in blobs.items():
-            env = _envelope(steps_blob, vals_blob)
-            cache.put((run_id, key, seq, env.n), env)
+        _load_envelopes(conn, run_id, env_wanted, cache, unsaved)
     if x == "time":
-        _add_times(conn, run_id, plan, cache)
+        _add_times(conn, run_id, plan, cache, unsaved)
     raw_vals = _blobs(conn, run_id, raw_wanted, "vals") if raw_wanted else {}
     raw_times = _blobs(conn, run_id, raw_wanted, "times") if raw_wanted and x == "time" else {}
     for key, (raw, inside) in plan.items():
@@ -226,6 +373,38 @@ def read_downsampled(
     return out
 
 
+def _load_envelopes(
+    conn: Connection,
+    run_id: str,
+    wanted: dict[tuple[str, int], int],
+    cache: EnvelopeCache,
+    unsaved: Unsaved | None,
+) -> None:
+    """Put the envelopes of the chunks ``wanted`` ((key, seq) -> points) in the cache:
+    the stored ones, else computed from the chunks (full ones noted in ``unsaved``).
+    Only full chunks have stored envelopes (the others get merged)."""
+    full = [k for k, n in wanted.items() if n == _codec.CHUNK_POINTS]
+    partial = [k for k, n in wanted.items() if n != _codec.CHUNK_POINTS]
+    if full:
+        stored = _stored(conn, run_id, full)
+        for (key, seq), env in stored.items():
+            if env.n == wanted[(key, seq)]:
+                cache.put((run_id, key, seq, env.n), env)
+        full = [k for k in full if k not in stored or stored[k].n != wanted[k]]
+    if full:
+        # without their times (decoding those would double the cost): a time-axis
+        # chart adds them (``_add_times``), and they are stored then
+        for (key, seq), (steps_blob, vals_blob) in _blobs(conn, run_id, full, "vals").items():
+            env = _envelope(steps_blob, vals_blob)
+            cache.put((run_id, key, seq, env.n), env)
+            if unsaved is not None:
+                unsaved.new[(key, seq)] = env
+    if partial:
+        for (key, seq), (steps_blob, vals_blob) in _blobs(conn, run_id, partial, "vals").items():
+            env = _envelope(steps_blob, vals_blob)
+            cache.put((run_id, key, seq, env.n), env)
+
+
 def _recompute(conn: Connection, run_id: str, key: str, seq: int) -> Envelope:
     """An envelope evicted between its computation and its use (a tiny cache)."""
     steps_blob, vals_blob = _blobs(conn, run_id, [(key, seq)], "vals")[(key, seq)]
@@ -237,8 +416,10 @@ def _add_times(
     run_id: str,
     plan: dict[str, tuple[bool, list[_Chunk]]],
     cache: EnvelopeCache,
+    unsaved: Unsaved | None,
 ) -> None:
-    """Give the envelopes of a time-axis request their points' times (once per chunk)."""
+    """Give the envelopes of a time-axis request their points' times (once per chunk;
+    those of full chunks noted in ``unsaved``, to be stored)."""
     missing: list[tuple[str, int]] = []
     for key, (raw, inside) in plan.items():
         if raw:
@@ -256,6 +437,8 @@ def _add_times(
                 if env is not None:
                     times = _codec.decode_floats(times_blob)
                     env.times = array("d", (times[i] for i in env.positions))
+                    if unsaved is not None and ch.n == _codec.CHUNK_POINTS:
+                        unsaved.times[(key, seq)] = env
 
 
 def _fill_times(conn: Connection, run_id: str, key: str, seq: int, env: Envelope) -> None:

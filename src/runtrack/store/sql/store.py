@@ -498,9 +498,10 @@ class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
         start: float | None = None,
         end: float | None = None,
     ) -> dict[str, DownsampledSeries]:
-        """From per-chunk envelopes, cached by this store (``_downsample``)."""
+        """From per-chunk envelopes, cached by this store and kept in the database
+        (``_downsample``)."""
         from ..downsample import check_points
-        from ._downsample import EnvelopeCache, read_downsampled
+        from ._downsample import EnvelopeCache, Unsaved, read_downsampled, save_envelopes
 
         check_existing_run_id(run_id)
         check_points(points)
@@ -508,12 +509,17 @@ class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
         if cache is None:
             cache = self.__dict__.setdefault("_envelopes", EnvelopeCache())
 
+        unsaved = Unsaved()  # what to keep in the database after the read
+
         def go(conn: Connection) -> dict[str, DownsampledSeries]:
+            unsaved.clear()
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
-            return read_downsampled(conn, run_id, keys, points, x, start, end, cache)
+            return read_downsampled(conn, run_id, keys, points, x, start, end, cache, unsaved)
 
-        return self._read("reading metric history", go)
+        out = self._read("reading metric history", go)
+        save_envelopes(self.engine, unsaved)
+        return out
 
     def get_console(self, run_id: str) -> str:
         check_existing_run_id(run_id)
