@@ -24,7 +24,8 @@ Two modes, chosen by the environment variable ``RUNTRACK_HPO_VIA``:
     writes of every trial (each trial is a run).
 
 Other variables: ``RUNTRACK_HPO_METHOD`` (default ``auto``; any sweep method),
-``RUNTRACK_HPO_PRUNER`` (pruner type used by the anchor's pruning part, default ``median``),
+``RUNTRACK_HPO_PRUNER`` (a pruner type for the anchor's pruning part, e.g. ``sha``; default
+none: the search part must not prune, and with a pruner ``auto`` searches with TPE),
 ``RUNTRACK_HPO_LOG`` (a file: one JSON line per finished adapter with the samplers used).
 """
 
@@ -134,8 +135,11 @@ class OptunaEmulation(_Base):
         self._ctx = SamplerContext
         self._make_sampler = make_sampler
         self.dists = {k: _optuna_dist(v) for k, v in space.items()}
-        pruner_type = os.environ.get("RUNTRACK_HPO_PRUNER", "median")
-        pruner = optuna.pruners.MedianPruner() if pruner_type == "median" else None
+        from runtrack.sweeps._pruners import check_pruner, make_pruner
+
+        pruner_type = os.environ.get("RUNTRACK_HPO_PRUNER", "none") or "none"
+        self.pruning = pruner_type != "none"
+        pruner = make_pruner(check_pruner({"type": pruner_type}))
         self.study = optuna.create_study(direction="minimize", pruner=pruner)
 
     def suggest(self, space: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -148,6 +152,7 @@ class OptunaEmulation(_Base):
             budget=self.budget,
             seed=self.seed,
             number=len(self.study._get_trials(deepcopy=False)),
+            pruning=self.pruning,  # as the engine tells it
         )
         name, sampler = self._make_sampler(ctx)
         self.samplers.append(name)
@@ -200,9 +205,8 @@ class RuntrackSweep(_Base):
             "budget": {"trials": self.budget},
             "seed": self.seed,
         }
-        pruner_type = os.environ.get("RUNTRACK_HPO_PRUNER", "median")
-        if pruner_type:
-            spec["pruner"] = {"type": pruner_type}
+        pruner_type = os.environ.get("RUNTRACK_HPO_PRUNER", "none") or "none"
+        spec["pruner"] = {"type": pruner_type}
         self.sweep = self.api.create_sweep(spec, project="hpo-bench")
 
     def suggest(self, space: dict[str, Any] | None = None) -> dict[str, Any]:
