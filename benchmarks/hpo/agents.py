@@ -6,7 +6,9 @@ Each agent is a separate process running ``runtrack.sweep(sweep_id, fn)`` — th
 path: ask (the trial's run created store-side), the run resumed in the agent, ``fn``
 (a 50 ms objective on the Hartmann-6 space, logging its value), the run finished, tell.
 Throughput is completed trials over the wall time from the first agent's start to the
-last one's end. Embedded SQLite store by default; ``--url`` for a team server. Usage::
+last one's end; the agents load their libraries (torch for GP) before a barrier, so
+process start-up is not counted, as in the anchor harness. Embedded SQLite store by
+default; ``--url`` for a team server. Usage::
 
     .venv/bin/python benchmarks/hpo/agents.py --trials 100 --reps 3 \\
         --out benchmarks/results/hpo_agents.json
@@ -26,6 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")  # one thread per process, as in the anchor harness
+
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[2] / "src"))
 sys.path.insert(0, str(HERE.parent))
@@ -35,9 +40,24 @@ from overhead import SPEC, hartmann6  # noqa: E402
 METHOD = os.environ.get("RUNTRACK_BENCH_METHOD", "auto")
 
 
-def _agent(env: dict[str, str], sweep_id: str, sleep: float, q: Any) -> None:
+def _agent(env: dict[str, str], sweep_id: str, sleep: float, barrier: Any, q: Any) -> None:
     os.environ.update(env)
     import runtrack
+
+    # process start-up is not trial throughput: load what the trials will use (the
+    # engine, Optuna's samplers, torch and scipy for GP: ~3 s) before the clock starts,
+    # and start together, as the anchor harness's workers do (a barrier after imports)
+    import runtrack.sweeps.engine
+    from runtrack.sweeps import _auto  # noqa: F401
+
+    try:
+        import optuna._gp.gp
+        import optuna._gp.optim_mixed  # noqa: F401
+        import scipy.stats  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    barrier.wait(timeout=300)
 
     def fn(run: Any) -> float:
         time.sleep(sleep)
@@ -65,7 +85,10 @@ def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path
     sw = api.create_sweep(dict(SPEC, method=METHOD, budget={"trials": trials}), project="bench")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_agent, args=(env, sw.id, sleep, q)) for _ in range(workers)]
+    barrier = ctx.Barrier(workers)
+    procs = [
+        ctx.Process(target=_agent, args=(env, sw.id, sleep, barrier, q)) for _ in range(workers)
+    ]
     for p in procs:
         p.start()
     spans = [q.get(timeout=1800) for _ in procs]

@@ -214,7 +214,8 @@ def _resume(
         parent_id=rec.parent_id,
     )
     sink = _open_sink(s, spec, store, resume=True)
-    sink.op(StatusOp("running", time.time()))
+    if rec.status != "running":  # a crashed (or ended) run is running again
+        sink.op(StatusOp("running", time.time()))
     last = rec.last_step
     user_summary = {k: v for k, v in rec.summary.items() if k not in rec.metrics}
     run = Run(
