@@ -18,7 +18,6 @@ from omegaconf import OmegaConf
 
 from _support import subprocess_env
 from hydra_plugins.runtrack_sweeper.runtrack_sweeper import (
-    ReturnValueError,
     RuntrackSweeper,
     SearchSpace,
     format_value,
@@ -263,8 +262,12 @@ def test_objective_values_from_what_the_job_returned_or_logged() -> None:
 def test_a_return_value_that_is_no_objective_is_an_error(
     returned: Any, metrics: list[str], message: str
 ) -> None:
-    with pytest.raises(ReturnValueError) as info:
-        objective_values(returned, metrics, dict)
+    # looked up at call time: Hydra's plugin scan may execute the plugin module again,
+    # which gives its exception class a new identity
+    import hydra_plugins.runtrack_sweeper.runtrack_sweeper as plugin
+
+    with pytest.raises(plugin.ReturnValueError) as info:
+        plugin.objective_values(returned, metrics, dict)
     assert str(info.value).startswith(message)
 
 

@@ -22,6 +22,8 @@ def test_group_by_a_config_key(page: Any, site: Site) -> None:
     groups = page.get_by_test_id("groups")
     expect(groups.locator("tbody tr")).to_have_count(3)
     gbm = groups.locator("tr[data-group=gbm]")
+    # the metric's statistics arrive after the groups: wait for the interval cell
+    expect(gbm.locator("td").nth(4)).to_contain_text("\N{EN DASH}")
     cells = gbm.locator("td").all_inner_texts()
     assert cells[1] == "12" and cells[2] == "12", cells  # runs, runs with loss
     low, high = (float(x) for x in cells[4].split(" \N{EN DASH} "))
