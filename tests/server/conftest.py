@@ -1,7 +1,10 @@
-"""Fixtures for server tests: an app over a fresh SQLite store, in process."""
+"""Fixtures for server tests: an app over a fresh SQLite store, in process; with
+authentication on, its user database and helpers that make users and runs through it."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from runtrack.server.app import create_app
 from runtrack.server.config import ServerConfig
+from runtrack.server.users import SqlAuthenticator
 
 AppFactory = Callable[..., FastAPI]
 
@@ -49,3 +53,55 @@ def app_factory(server_config: ServerConfig) -> AppFactory:
 def client(app_factory: AppFactory) -> Iterator[TestClient]:
     with TestClient(app_factory()) as c:
         yield c
+
+
+# -- authentication on -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def auth(server_config: ServerConfig) -> Iterator[SqlAuthenticator]:
+    """The users, tokens and grants in the server's database."""
+    a = SqlAuthenticator(server_config.db_url, auto_upgrade=True)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def http(app_factory: AppFactory, auth: SqlAuthenticator) -> Iterator[TestClient]:
+    """A client of an app with authentication on, checked against ``auth``."""
+    with TestClient(app_factory(auth=True, authenticator=auth)) as c:
+        yield c
+
+
+@pytest.fixture
+def new_user(auth: SqlAuthenticator) -> Callable[..., dict[str, str]]:
+    """``new_user(name, admin=False)``: creates the user and a token; returns the headers
+    that authenticate as them."""
+
+    def make(name: str, *, admin: bool = False) -> dict[str, str]:
+        auth.create_user(name, admin=admin)
+        return {"Authorization": f"Bearer {auth.create_token(name, 'test')[1]}"}
+
+    return make
+
+
+@pytest.fixture
+def new_run(http: TestClient) -> Callable[..., str]:
+    """``new_run(headers, project, **fields)``: creates a run through ``http`` as the user of
+    ``headers`` (``fields`` are added to its spec, e.g. ``config=``); returns its id."""
+
+    def make(head: dict[str, str], project: str, **fields: Any) -> str:
+        spec = {
+            "id": uuid.uuid4().hex,
+            "project": project,
+            "name": "r",
+            "user": "u",
+            "host": "h",
+            "start_time": time.time(),
+            **fields,
+        }
+        resp = http.post("/api/v1/runs", json=spec, headers=head)
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
+    return make

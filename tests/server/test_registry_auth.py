@@ -5,54 +5,16 @@ projects the caller cannot read; a reference file grants no access to a blob."""
 from __future__ import annotations
 
 import hashlib
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from runtrack.artifacts.manifest import manifest_digest
 from runtrack.entities import ArtifactFile, ArtifactSpec
 from runtrack.protocol import spec_to_json
-from runtrack.server.config import ServerConfig
 from runtrack.server.users import SqlAuthenticator
-
-AppFactory = Callable[..., FastAPI]
-
-
-@pytest.fixture
-def auth(server_config: ServerConfig) -> Iterator[SqlAuthenticator]:
-    a = SqlAuthenticator(server_config.db_url, auto_upgrade=True)
-    yield a
-    a.close()
-
-
-@pytest.fixture
-def http(app_factory: AppFactory, auth: SqlAuthenticator) -> Iterator[TestClient]:
-    with TestClient(app_factory(auth=True, authenticator=auth)) as c:
-        yield c
-
-
-def _user(auth: SqlAuthenticator, name: str, *, admin: bool = False) -> dict[str, str]:
-    auth.create_user(name, admin=admin)
-    return {"Authorization": f"Bearer {auth.create_token(name, 'test')[1]}"}
-
-
-def _run(http: TestClient, head: dict[str, str], project: str) -> str:
-    spec = {
-        "id": uuid.uuid4().hex,
-        "project": project,
-        "name": "r",
-        "user": "u",
-        "host": "h",
-        "start_time": time.time(),
-    }
-    resp = http.post("/api/v1/runs", json=spec, headers=head)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
 
 
 def _ref_version(content: bytes, digest: str | None = None) -> dict[str, Any]:
@@ -64,11 +26,16 @@ def _ref_version(content: bytes, digest: str | None = None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def team(http: TestClient, auth: SqlAuthenticator) -> dict[str, Any]:
+def team(
+    http: TestClient,
+    auth: SqlAuthenticator,
+    new_user: Callable[..., dict[str, str]],
+    new_run: Callable[..., str],
+) -> dict[str, Any]:
     """vision: ana admin, eve editor, vic viewer; secret: sam's; nobody in nothing."""
-    heads = {n: _user(auth, n, admin=n == "root") for n in ("root", "ana", "eve", "vic", "sam")}
-    heads["nobody"] = _user(auth, "nobody")
-    run = _run(http, heads["ana"], "vision")
+    heads = {n: new_user(n, admin=n == "root") for n in ("root", "ana", "eve", "vic", "sam")}
+    heads["nobody"] = new_user("nobody")
+    run = new_run(heads["ana"], "vision")
     auth.grant("eve", "vision", "editor", "ana")
     auth.grant("vic", "vision", "viewer", "ana")
     resp = http.post(f"/api/v1/runs/{run}/artifacts", json=_ref_version(b"w"), headers=heads["ana"])
@@ -111,11 +78,11 @@ def test_roles_on_the_registry(http: TestClient, team: dict[str, Any]) -> None:
 
 
 def test_lineage_hides_projects_the_caller_cannot_read(
-    http: TestClient, team: dict[str, Any]
+    http: TestClient, team: dict[str, Any], new_run: Callable[..., str]
 ) -> None:
     # sam's secret project uses vision's model: sam may read vision? no. Make it readable
     # to sam as a viewer, so sam's run can use it; vic must not see sam's run.
-    secret_run = _run(http, team["sam"], "secret")
+    secret_run = new_run(team["sam"], "secret")
     resp = http.post(f"/api/v1/runs/{secret_run}/uses", json={"ref": "vision/model:v0"},
                      headers=team["sam"])  # fmt: skip
     assert resp.status_code == 404  # sam cannot read vision
@@ -134,13 +101,13 @@ def test_lineage_hides_projects_the_caller_cannot_read(
 
 
 def test_a_reference_file_grants_no_access_to_a_blob(
-    http: TestClient, team: dict[str, Any]
+    http: TestClient, team: dict[str, Any], new_run: Callable[..., str]
 ) -> None:
     """Knowing the digest of sam's blob and naming it in a reference file of one's own
     project must not make the blob readable."""
     secret = b"sam's private weights"
     digest = hashlib.sha256(secret).hexdigest()
-    _run(http, team["sam"], "secret")
+    new_run(team["sam"], "secret")
     up = http.post("/api/v1/blobs/uploads", params={"project": "secret"},
                    json={"digest": digest, "size": len(secret)}, headers=team["sam"])  # fmt: skip
     assert up.status_code in (200, 201), up.text

@@ -4,55 +4,23 @@ is compared, or said to exist: 404 as for any project one cannot read)."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from runtrack.server.config import ServerConfig
 from runtrack.server.users import SqlAuthenticator
 
 
-@pytest.fixture
-def auth(server_config: ServerConfig) -> Iterator[SqlAuthenticator]:
-    a = SqlAuthenticator(server_config.db_url, auto_upgrade=True)
-    yield a
-    a.close()
-
-
-@pytest.fixture
-def http(app_factory: Callable[..., FastAPI], auth: SqlAuthenticator) -> Iterator[TestClient]:
-    with TestClient(app_factory(auth=True, authenticator=auth)) as c:
-        yield c
-
-
-def _user(auth: SqlAuthenticator, name: str) -> dict[str, str]:
-    auth.create_user(name)
-    return {"Authorization": f"Bearer {auth.create_token(name, 'test')[1]}"}
-
-
-def _run(http: TestClient, head: dict[str, str], project: str) -> str:
-    spec = {
-        "id": uuid.uuid4().hex,
-        "project": project,
-        "name": "r",
-        "user": "u",
-        "host": "h",
-        "start_time": time.time(),
-        "config": {"lr": 0.1},
-    }
-    resp = http.post("/api/v1/runs", json=spec, headers=head)
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
-
-
-def test_groups_keys_and_compare_need_read(http: TestClient, auth: SqlAuthenticator) -> None:
-    ana, vic, sam = _user(auth, "ana"), _user(auth, "vic"), _user(auth, "sam")
-    a1, a2 = _run(http, ana, "vision"), _run(http, ana, "vision")
-    s1 = _run(http, sam, "secret")
+def test_groups_keys_and_compare_need_read(
+    http: TestClient,
+    auth: SqlAuthenticator,
+    new_user: Callable[..., dict[str, str]],
+    new_run: Callable[..., str],
+) -> None:
+    ana, vic, sam = new_user("ana"), new_user("vic"), new_user("sam")
+    config = {"lr": 0.1}
+    a1, a2 = new_run(ana, "vision", config=config), new_run(ana, "vision", config=config)
+    s1 = new_run(sam, "secret", config=config)
     auth.grant("vic", "vision", "viewer", "ana")
     groups = "/api/v1/projects/vision/runs/groups?by=config.lr"
     assert http.get(groups).status_code == 401

@@ -4,9 +4,8 @@ mixin: the facade stays readable; the work lives in ``_artifacts``, ``_lineage``
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
@@ -24,9 +23,8 @@ from ...entities import (
 from ...errors import ConflictError, RunNotFoundError, ValidationError
 from ...validation import check_existing_run_id, check_project, check_tags
 from . import _artifacts, _lineage, _registry
+from ._facade import SqlFacade
 from .schema import projects, runs
-
-T = TypeVar("T")
 
 
 def _check_actor(actor: object) -> str:
@@ -43,22 +41,8 @@ def _check_version_number(version: object) -> int:
     return version
 
 
-class CatalogMethods(abc.ABC):
+class CatalogMethods(SqlFacade):
     """Implemented on top of the facade's transaction helpers."""
-
-    _clock: Callable[[], float]
-
-    @abc.abstractmethod
-    def _read(self, what: str, fn: Callable[[Connection], T]) -> T: ...
-
-    @abc.abstractmethod
-    def _write(self, what: str, fn: Callable[[Connection], T]) -> T: ...
-
-    @abc.abstractmethod
-    def _project_id(self, conn: Connection, name: str, create: bool) -> int | None: ...
-
-    @abc.abstractmethod
-    def _get(self, conn: Connection, run_id: str) -> RunRecord: ...
 
     def _load_run(self, conn: Connection, run_id: str) -> RunRecord | None:
         try:

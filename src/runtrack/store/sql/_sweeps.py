@@ -7,7 +7,6 @@ The search itself (Optuna's ask/tell, pruning, budgets, dead trials) is
 
 from __future__ import annotations
 
-import abc
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,12 +21,12 @@ from ...entities import (
     RunSpec,
     Sweep,
     SweepTrial,
-    WriteResult,
     utc_from_timestamp,
 )
 from ...errors import SweepNotFoundError, ValidationError
 from ...validation import check_existing_run_id, check_metric_value, check_project, check_step
 from ._create import check_spec
+from ._facade import SqlFacade
 from ._records import effective_summary, loads, unpack_metrics
 from .schema import projects, runs, sweep_trials, sweeps
 
@@ -139,36 +138,8 @@ class _SqlSweepTx:
         return self._store._clock()
 
 
-class SweepMethods(abc.ABC):
+class SweepMethods(SqlFacade):
     """Sweeps on top of the facade's transaction helpers (a mixin of ``SqlStore``)."""
-
-    _clock: Callable[[], float]
-
-    @abc.abstractmethod
-    def _read(self, what: str, fn: Callable[[Connection], T]) -> T: ...
-
-    @abc.abstractmethod
-    def _write(self, what: str, fn: Callable[[Connection], T]) -> T: ...
-
-    @abc.abstractmethod
-    def _project_id(self, conn: Connection, name: str, create: bool) -> int | None: ...
-
-    @abc.abstractmethod
-    def _create_tx(
-        self,
-        conn: Connection,
-        items: Sequence[NewRun],
-        checked: Sequence[Any],
-        *,
-        strict: bool,
-        now: float,
-    ) -> list[WriteResult]: ...
-
-    @abc.abstractmethod
-    def _apply_tx(self, conn: Connection, batch: RunBatch) -> WriteResult: ...
-
-    @abc.abstractmethod
-    def _sweep_stale(self) -> None: ...
 
     # -- the engine's transaction ---------------------------------------------------------
     def _sweep_tx(self, sweep_id: str, fn: Callable[[Any], T], what: str) -> T:
