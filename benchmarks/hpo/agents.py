@@ -65,9 +65,9 @@ def _agent(env: dict[str, str], sweep_id: str, sleep: float, barrier: Any, q: An
         run.log({"objective": v})
         return v
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     runtrack.sweep(sweep_id, fn)
-    q.put((t0, time.time()))
+    q.put((t0, time.time(), time.process_time() - c0))
 
 
 def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path) -> dict[str, Any]:
@@ -94,7 +94,8 @@ def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path
     spans = [q.get(timeout=1800) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    wall = max(e for _, e, _ in spans) - min(s for s, _, _ in spans)
+    cpu = sum(c for _, _, c in spans)
     trials_done = api.sweep(sw.id).trials()
     params = [tuple(sorted(t.params.items())) for t in trials_done]
     complete = sum(t.state == "complete" for t in trials_done)
@@ -107,6 +108,8 @@ def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path
         "wall_s": round(wall, 2),
         "trials_per_s": round(complete / wall, 3),
         "per_trial_ms_per_agent": round(1000 * wall * workers / max(complete, 1), 1),
+        # CPU of the agents (all threads) per trial: what two agents compete for on 2 cores
+        "cpu_ms_per_trial": round(1000 * cpu / max(complete, 1), 1),
         "loadavg": round(os.getloadavg()[0], 2),
     }
 

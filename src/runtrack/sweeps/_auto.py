@@ -31,7 +31,6 @@ from optuna.distributions import (
 from optuna.samplers import (
     BaseSampler,
     CmaEsSampler,
-    GPSampler,
     GridSampler,
     NSGAIISampler,
     QMCSampler,
@@ -40,6 +39,8 @@ from optuna.samplers import (
 )
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
+
+from ._gp import EngineGPSampler
 
 __all__ = [
     "AUTO_RULE",
@@ -194,13 +195,13 @@ def _tpe(ctx: SamplerContext, seed: int) -> TPESampler:
         )
 
 
-def _gp(ctx: SamplerContext, seed: int) -> GPSampler:
+def _gp(ctx: SamplerContext, seed: int) -> EngineGPSampler:
     if not _has_torch():
         raise ValueError(
             "sweep method 'gp' needs PyTorch (Optuna's GPSampler uses it): "
             "pip install torch, or use method 'auto' or 'tpe'"
         )
-    return GPSampler(
+    return EngineGPSampler(
         seed=seed,
         n_startup_trials=N_STARTUP,
         independent_sampler=RandomSampler(seed=seed),

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from ..store.base import TrackingStore
 
 log = logging.getLogger("runtrack")
-HEARTBEAT_EVERY = 10.0
 
 
 @dataclass
@@ -290,9 +289,15 @@ def run_command_trials(
     command: Sequence[str] | None = None,
     count: int | None = None,
     quiet: bool = False,
-    heartbeat_every: float = HEARTBEAT_EVERY,
+    heartbeat_every: float | None = None,
 ) -> AgentResult:
-    """Run the sweep's ``command`` (or ``command``) once per trial."""
+    """Run the sweep's ``command`` (or ``command``) once per trial. The agent beats for
+    the trial's run every ``heartbeat_every`` seconds (default: the run heartbeat setting,
+    ``RUNTRACK_HEARTBEAT_INTERVAL``) while the child starts and works."""
+    if heartbeat_every is None:
+        from ..settings import load
+
+        heartbeat_every = load().heartbeat_interval
     sweep = store.get_sweep(sweep_id)
     spec = sweep.spec.to_dict()
     cmd = list(command) if command else spec.get("command")

@@ -24,7 +24,7 @@ import math
 import random
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
@@ -501,6 +501,21 @@ def is_active(p: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
         ):
             return False
     return True
+
+
+def choose(spec: Mapping[str, Any], pick: Callable[[str], Any]) -> dict[str, Any]:
+    """Walk the parameters in spec order, as a define-by-run objective would: fixed ones
+    take their value, conditional ones whose condition does not hold are skipped, and
+    ``pick(name)`` gives each other one its value. The searched values chosen (fixed ones
+    left out). ``pick`` may raise to abandon the walk."""
+    chosen: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for name, p in spec["parameters"].items():
+        if "value" in p:
+            chosen[name] = p["value"]
+        elif is_active(p, chosen):
+            chosen[name] = out[name] = pick(name)
+    return out
 
 
 def fixed_values(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,13 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from optuna.distributions import FloatDistribution, IntDistribution, distribution_to_json
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+)
 
 from . import spec as spec_mod
 from .engine import distributions
@@ -40,35 +46,10 @@ def warm_trials(
         if r.id in exclude or r.tags.get("runtrack.kind") == "sweep":
             continue
         flat = _flatten(r.config.to_dict() if hasattr(r.config, "to_dict") else dict(r.config))
-        params: dict[str, Any] = {}
-        chosen: dict[str, Any] = {}
-        ok = True
-        for name, p in spec["parameters"].items():
-            if "value" in p:
-                chosen[name] = p["value"]
-                continue
-            if not spec_mod.is_active(p, chosen):
-                continue
-            if name not in flat:
-                ok = False
-                break
-            v = flat[name]
-            d = dists[name]
-            try:
-                internal = d.to_internal_repr(v)
-            except (ValueError, TypeError):
-                ok = False
-                break
-            if not d._contains(internal):
-                ok = False
-                break
-            if isinstance(d, IntDistribution):
-                v = int(v)
-            elif isinstance(d, FloatDistribution):
-                v = float(v)
-            params[name] = chosen[name] = v
-        if not ok:
+        params = _fit(spec, dists, flat)
+        if params is None:
             continue
+        ok = True
         vals: list[float] = []
         for k in names:
             m = r.summary.get(k)
@@ -101,6 +82,48 @@ def warm_trials(
             }
         )
     return out
+
+
+def _fit(
+    spec: Mapping[str, Any], dists: Mapping[str, BaseDistribution], flat: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The run's values of the parameters active for it, or None if one is missing or
+    outside the space."""
+
+    def pick(name: str) -> Any:
+        if name not in flat:
+            raise _Unfit(name)
+        return _value_in(dists[name], flat[name], name)
+
+    try:
+        return spec_mod.choose(spec, pick)
+    except _Unfit:
+        return None
+
+
+class _Unfit(Exception):
+    """A run's config has no value inside the space for this parameter."""
+
+
+def _value_in(d: BaseDistribution, v: Any, name: str) -> Any:
+    """``v`` as the distribution's type when it lies inside it (bounds, step, choices)."""
+    if isinstance(d, CategoricalDistribution):
+        for c in d.choices:  # 1 and 1.0 are one choice, True is not 1
+            if v == c and isinstance(v, bool) == isinstance(c, bool):
+                return c
+        raise _Unfit(name)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise _Unfit(name)
+    assert isinstance(d, FloatDistribution | IntDistribution)
+    if isinstance(d, IntDistribution) and v != int(v):
+        raise _Unfit(name)
+    if not d.low <= v <= d.high:
+        raise _Unfit(name)
+    if d.step is not None:
+        k = (v - d.low) / d.step
+        if abs(k - round(k)) > 1e-8:
+            raise _Unfit(name)
+    return int(v) if isinstance(d, IntDistribution) else float(v)
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
