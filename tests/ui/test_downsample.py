@@ -226,6 +226,9 @@ def test_stored_envelopes_give_the_same_answer_as_the_points(
     url = f"sqlite:///{tmp_path / 'env.db'}"
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
+    # written by a process without numpy: the envelopes are left to the first read
+    # (those stored by the write are tested in tests/store/test_envelopes_on_write.py)
+    monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", False)
     s = SqlStore(url, auto_upgrade=True)
     s.create_run(RunSpec("envrun0001", "p", "r", "u", "h", time.time()))
     records = _series(100_000, 1)
@@ -288,11 +291,15 @@ def test_stored_envelopes_give_the_same_answer_as_the_points(
     assert _stored_envelopes(url) == []
 
 
-def test_keeping_envelopes_never_fails_nor_holds_up_a_read(tmp_path: Path) -> None:
+def test_keeping_envelopes_never_fails_nor_holds_up_a_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlite3
 
+    from runtrack.store.sql import _downsample
     from runtrack.store.sql.store import SqlStore
 
+    monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", False)  # left to the read
     path = tmp_path / "locked.db"
     url = f"sqlite:///{path}"
     s = SqlStore(url, auto_upgrade=True)
@@ -310,3 +317,27 @@ def test_keeping_envelopes_never_fails_nor_holds_up_a_read(tmp_path: Path) -> No
         other.execute("ROLLBACK")
         other.close()
     assert _same(_answers(url), locked) and _stored_envelopes(url) == _full_chunks(url) != []
+
+
+def test_the_server_loads_what_its_first_chart_needs_at_start_up(tmp_path: Path) -> None:
+    """numpy and the downsampling modules are imported before the first request (and,
+    numpy loaded, the server's writes store the envelopes of the chunks they fill)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from runtrack.server.app import create_app
+from runtrack.server.config import ServerConfig
+config = ServerConfig(db_url="sqlite:///{tmp_path / "s.db"}", artifacts="{tmp_path / "a"}",
+    auth=False, allowed_hosts=("testserver",), access_log=False, auto_upgrade=True)
+app = create_app(config)
+print("numpy" in sys.modules)
+with TestClient(app):
+    print(*(m in sys.modules for m in ("numpy", "runtrack.store.sql._downsample")))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "True", "True"]

@@ -59,6 +59,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        charts.preload()  # the first chart after a start does not wait for imports
         yield
         for resource in owned:  # in-flight requests have finished when this runs
             close = getattr(resource, "close", None)

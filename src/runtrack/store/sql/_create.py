@@ -37,7 +37,7 @@ from ...validation import (
     check_timestamp,
 )
 from ..base import MAX_NEW_RUNS
-from . import _metrics
+from . import _downsample, _metrics
 from ._params import param_rows
 from ._records import EMPTY_METRICS, dumps, pack_metrics
 from ._write import MAX_BATCH_RECORDS, RunState, apply_op, console_row, validate_records
@@ -126,6 +126,8 @@ class _Rows:
     summaries: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[tuple[str, int, ArtifactSpec]] = field(default_factory=list)
     memo: _metrics.Memo = field(default_factory=_metrics.Memo)
+    # the full chunks of each run, for their chart envelopes (when numpy is loaded)
+    full: dict[str, list[_downsample.FullChunk]] = field(default_factory=dict)
 
 
 def _new_run(
@@ -167,7 +169,10 @@ def _new_run(
             for k in (*columns, *(k for k in state.summary if k not in columns))
         }
         plans, _ = _metrics.plan_append(columns, summaries)
-        rows.chunks += _metrics.chunk_rows(rid, plans, summaries, {}, rows.memo)
+        full: list[_downsample.FullChunk] | None = (
+            rows.full.setdefault(rid, []) if _downsample.envelopes_at_write() else None
+        )
+        rows.chunks += _metrics.chunk_rows(rid, plans, summaries, {}, rows.memo, full=full)
         new, _ = _metrics.summary_rows(rid, project_id, summaries.values(), state.summary)
         rows.summaries += new
         metrics_blob = pack_metrics(
@@ -288,6 +293,9 @@ def create_runs(
     for name, stmt in _INSERT.items():
         _insert(conn, stmt.table, stmt, rows.tables[name])  # type: ignore[arg-type]
     _insert(conn, metric_chunks, _metrics.INSERT_CHUNKS, rows.chunks)
+    for rid, full in rows.full.items():
+        if full:
+            _downsample.write_envelopes(conn, rid, full)
     _insert(conn, metric_summaries, _metrics.INSERT_SUMMARIES, rows.summaries)
     for rid, pid, spec in rows.artifacts:
         log_artifact(conn, rid, pid, spec)

@@ -15,6 +15,8 @@ Appending (inside the caller's transaction):
    encodings are memoised by content for the duration of one write.
 4. The per-key summary (last, min, max, count, last step) is updated from the new points
    only; min/max ignore NaN.
+5. The chart envelopes of the new full chunks are stored in the same transaction, from
+   the points in hand, when numpy is already loaded (``_downsample.write_envelopes``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from ...entities import MetricSeries, MetricsRecord
-from . import _codec
+from . import _codec, _downsample
 from .schema import metric_chunks, metric_summaries
 
 Columns = tuple["array[int]", "array[float]", "array[float]"]  # steps, times, values
@@ -211,9 +213,11 @@ def chunk_rows(
     summaries: dict[str, SummaryRow],
     old: Mapping[tuple[str, int], Columns],
     memo: Memo | None = None,
+    full: list[_downsample.FullChunk] | None = None,
 ) -> list[dict[str, Any]]:
     """The chunk rows to insert for a plan; updates ``summaries`` in place. ``memo`` may
-    be shared by the runs of one write (their step columns are often alike)."""
+    be shared by the runs of one write (their step columns are often alike); the points
+    of the full chunks are added to ``full`` when given (for their envelopes)."""
     memo = memo or Memo()
     inserts: list[dict[str, Any]] = []
     for key, (first, cols) in plans.items():
@@ -249,6 +253,8 @@ def chunk_rows(
             )
             if end - start < _codec.CHUNK_POINTS:
                 new_tail.append((seq, end - start))
+            elif full is not None:
+                full.append((key, seq, s, v))
         _update_summary(row, cols)
         row.tail = new_tail
     return inserts
@@ -269,14 +275,18 @@ def append(
     columns: Mapping[str, Columns],
     summaries: dict[str, SummaryRow],
 ) -> None:
-    """Append every key's new points; updates ``summaries`` in place (not written)."""
+    """Append every key's new points; updates ``summaries`` in place (not written).
+    The envelopes of the new full chunks are stored with them (``_downsample``)."""
     plans, wanted = plan_append(columns, summaries)
     old = _load_chunks(conn, run_id, wanted)
-    inserts = chunk_rows(run_id, plans, summaries, old)
+    full: list[_downsample.FullChunk] | None = [] if _downsample.envelopes_at_write() else None
+    inserts = chunk_rows(run_id, plans, summaries, old, full=full)
     if wanted:
         conn.execute(_DELETE_CHUNKS, [{"r": run_id, "k": k, "s": s} for k, s in wanted])
     if inserts:
         conn.execute(INSERT_CHUNKS, inserts)
+    if full:
+        _downsample.write_envelopes(conn, run_id, full)
 
 
 def _update_summary(row: SummaryRow, cols: Columns) -> None:
