@@ -68,3 +68,67 @@ def test_keyboard_navigation_of_the_run_table(page: Any, site: Site) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/ui/runs/"))
     assert page.get_by_test_id("run-name").inner_text() == "<img src=x onerror=window.__xss=1>"
+
+
+def _column(groups: Any, index: int) -> list[str]:
+    return groups.locator(f"tbody tr td:nth-child({index + 1})").all_inner_texts()
+
+
+def test_the_groups_sort_by_their_columns(page: Any, site: Site) -> None:
+    page.goto(site.url + "/ui/projects/ui-demo?group=config.depth&gmetric=loss")
+    groups = page.get_by_test_id("groups")
+    expect(groups.locator("tbody tr")).to_have_count(6)
+    expect(groups.locator("tr[data-group='2'] td").nth(4)).to_contain_text("\N{EN DASH}")
+    header = groups.locator("thead th")
+    # the server's order: largest groups first, the run count's header says so
+    runs_header = groups.locator("th[data-sort=count]")
+    expect(runs_header).to_have_attribute("aria-sort", "descending")
+    counts = [int(c) for c in _column(groups, 1)]
+    assert counts == sorted(counts, reverse=True), counts
+
+    # a click on "Mean": ascending, missing values last; a second click: descending
+    groups.get_by_role("button", name="Mean").click()
+    page.wait_for_url(re.compile(r"gsort=mean"))
+    mean_header = groups.locator("th[data-sort=mean]")
+    expect(mean_header).to_have_attribute("aria-sort", "ascending")
+    expect(runs_header).to_have_attribute("aria-sort", "none")
+    means = [float(m) for m in _column(groups, 3) if m]
+    assert len(means) == 5 and means == sorted(means), means
+    assert groups.locator("tbody tr").last.get_attribute("data-group") == "(missing)"
+    groups.get_by_role("button", name="Mean").click()
+    expect(mean_header).to_have_attribute("aria-sort", "descending")
+    means = [float(m) for m in _column(groups, 3) if m]
+    assert means == sorted(means, reverse=True), means
+    assert groups.locator("tbody tr").last.get_attribute("data-group") == "(missing)"
+
+    # the interval's half-width
+    groups.get_by_role("button", name="95 % CI").click()
+    expect(groups.locator("th[data-sort=ci]")).to_have_attribute("aria-sort", "ascending")
+    widths = []
+    for text in _column(groups, 4):
+        if text:
+            low, high = (float(x) for x in text.split(" \N{EN DASH} "))
+            widths.append(high - low)
+    assert len(widths) == 5 and widths == sorted(widths), widths
+
+    # by keyboard: Tab to the value's header, Enter sorts by the group value
+    value_button = header.first.get_by_role("button")
+    value_button.focus()
+    page.keyboard.press("Enter")
+    expect(header.first).to_have_attribute("aria-sort", "ascending")
+    assert [r.get_attribute("data-group") for r in groups.locator("tbody tr").all()] == [
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "(missing)",
+    ]
+    page.keyboard.press("Space")
+    expect(header.first).to_have_attribute("aria-sort", "descending")
+    first = groups.locator("tbody tr").first
+    expect(first).to_have_attribute("data-group", "6")
+    # the order is part of the shareable view
+    assert "gsort=-value" in page.url
+    page.reload()
+    expect(groups.locator("tbody tr").first).to_have_attribute("data-group", "6")

@@ -181,7 +181,11 @@ function Preview({ project, file }: { project: string; file: ArtifactFile }): Re
       <ErrorBox error={error} />
       {!state && !error && <Loading what="the preview" />}
       {state?.kind === "image" && state.url && <img src={state.url} alt={`preview of ${file.path}`} />}
-      {state?.kind === "text" && <pre className="mono wrap">{state.text}</pre>}
+      {state?.kind === "text" && (
+        <pre className="mono wrap" tabIndex={0}>
+          {state.text}
+        </pre>
+      )}
       {state?.kind === "binary" && <p className="muted">{state.text}</p>}
       {state?.kind === "table" && state.text !== undefined && <CsvTable text={state.text} tab={file.path.toLowerCase().endsWith(".tsv")} />}
     </div>

@@ -2,13 +2,14 @@
 // alias history, and the lineage of a version both ways.
 import type { ReactNode } from "react";
 import { enc, get } from "../api";
-import { ErrorBox, Loading } from "../components";
+import { ErrorBox } from "../components";
 import { formatBytes } from "../format";
 import { useLoad } from "../hooks";
 import { Link, paths, setQuery, useLocation } from "../router";
 import { formatTime } from "../time";
 import type { AliasEvent, ArtifactVersion } from "../wire";
 import { LineagePanel } from "./Lineage";
+import { AliasHistory, Listing } from "./Listing";
 import { ProjectTabs } from "./Sweeps";
 
 interface ArtifactInfo {
@@ -43,42 +44,22 @@ export function ArtifactsPage({ project }: { project: string }): ReactNode {
       <h1>Artifacts of {project}</h1>
       <ProjectTabs project={project} current="artifacts" />
       <ErrorBox error={error} />
-      {!data && !error && <Loading what="artifacts" />}
-      {data?.length === 0 && <p className="muted">No artifacts in this project yet (run.log_artifact).</p>}
-      {data && data.length > 0 && (
-        <table className="grid" data-testid="artifacts">
-          <thead>
-            <tr>
-              <th scope="col">Artifact</th>
-              <th scope="col">Type</th>
-              <th scope="col" className="num">
-                Versions
-              </th>
-              <th scope="col">Latest</th>
-              <th scope="col">Aliases</th>
-              <th scope="col" className="num">
-                Size
-              </th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((a) => (
-              <tr key={a.name}>
-                <td>
-                  <Link to={paths.artifact(project, a.name)}>{a.name}</Link>
-                </td>
-                <td>{a.type}</td>
-                <td className="num">{a.version_count}</td>
-                <td className="mono">{a.latest ?? ""}</td>
-                <td>{aliasText(a.aliases)}</td>
-                <td className="num">{formatBytes(a.size)}</td>
-                <td>{formatTime(a.created_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Listing
+        loaded={{ data, error }}
+        what="artifacts"
+        empty="No artifacts in this project yet (run.log_artifact)."
+        testId="artifacts"
+        rowKey={(a) => a.name}
+        columns={[
+          { header: "Artifact", cell: (a) => <Link to={paths.artifact(project, a.name)}>{a.name}</Link> },
+          { header: "Type", cell: (a) => a.type },
+          { header: "Versions", num: true, cell: (a) => a.version_count },
+          { header: "Latest", className: "mono", cell: (a) => a.latest ?? "" },
+          { header: "Aliases", cell: (a) => aliasText(a.aliases) },
+          { header: "Size", num: true, cell: (a) => formatBytes(a.size) },
+          { header: "Created", cell: (a) => formatTime(a.created_at) },
+        ]}
+      />
     </main>
   );
 }
@@ -100,83 +81,42 @@ export function ArtifactPage({ project, name }: { project: string; name: string 
       <h1 data-testid="artifact-name">{name}</h1>
       <ErrorBox error={versions.error ?? history.error} />
       <h2>Versions</h2>
-      {versions.data ? (
-        <table className="grid" data-testid="artifact-versions">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Aliases</th>
-              <th scope="col">Type</th>
-              <th scope="col" className="num">
-                Files
-              </th>
-              <th scope="col" className="num">
-                Size
-              </th>
-              <th scope="col">Made by</th>
-              <th scope="col">Created</th>
-              <th scope="col">Lineage</th>
-            </tr>
-          </thead>
-          <tbody>
-            {[...list].reverse().map((v) => (
-              <tr key={v.version} data-version={v.version} className={v.version === chosen ? "chosen" : undefined}>
-                <td className="mono">{v.version}</td>
-                <td>{v.aliases.join(", ")}</td>
-                <td>{v.type}</td>
-                <td className="num">{v.file_count}</td>
-                <td className="num">{formatBytes(v.size)}</td>
-                <td>{v.created_by ? <Link to={paths.run(v.created_by)}>{v.created_by}</Link> : ""}</td>
-                <td>{formatTime(v.created_at)}</td>
-                <td>
-                  {v.version === chosen ? (
-                    <span className="muted">shown below</span>
-                  ) : (
-                    <button type="button" className="linkish" onClick={() => setQuery({ v: v.version })}>
-                      show {v.version}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        !versions.error && <Loading what="versions" />
-      )}
+      <Listing
+        loaded={{ data: versions.data ? [...list].reverse() : null, error: versions.error }}
+        what="versions"
+        testId="artifact-versions"
+        rowKey={(v) => v.version}
+        rowProps={(v) => ({ "data-version": v.version, className: v.version === chosen ? "chosen" : undefined })}
+        columns={[
+          { header: "Version", className: "mono", cell: (v) => v.version },
+          { header: "Aliases", cell: (v) => v.aliases.join(", ") },
+          { header: "Type", cell: (v) => v.type },
+          { header: "Files", num: true, cell: (v) => v.file_count },
+          { header: "Size", num: true, cell: (v) => formatBytes(v.size) },
+          { header: "Made by", cell: (v) => (v.created_by ? <Link to={paths.run(v.created_by)}>{v.created_by}</Link> : "") },
+          { header: "Created", cell: (v) => formatTime(v.created_at) },
+          {
+            header: "Lineage",
+            cell: (v) =>
+              v.version === chosen ? (
+                <span className="muted">shown below</span>
+              ) : (
+                <button type="button" className="linkish" onClick={() => setQuery({ v: v.version })}>
+                  show {v.version}
+                </button>
+              ),
+          },
+        ]}
+      />
       <h2>Alias history</h2>
-      {history.data ? (
-        history.data.length === 0 ? (
-          <p className="muted">No custom alias has been set.</p>
-        ) : (
-          <table className="grid" data-testid="artifact-alias-history">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Alias</th>
-                <th scope="col">From</th>
-                <th scope="col">To</th>
-                <th scope="col">Who</th>
-                <th scope="col">Why</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...history.data].reverse().map((e, i) => (
-                <tr key={i}>
-                  <td>{formatTime(e.at)}</td>
-                  <td>{e.alias}</td>
-                  <td className="mono">{e.from_version === null ? "—" : versionText(e.from_version)}</td>
-                  <td className="mono">{e.to_version === null ? "(removed)" : versionText(e.to_version)}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.reason ?? ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : (
-        !history.error && <Loading what="alias history" />
-      )}
+      <AliasHistory
+        loaded={history}
+        version={versionText}
+        testId="artifact-alias-history"
+        what="alias history"
+        empty="No custom alias has been set."
+        mono
+      />
       {chosen && (
         <>
           <h2>

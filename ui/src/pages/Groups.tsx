@@ -5,7 +5,7 @@ import { enc, get } from "../api";
 import { ErrorBox, Loading } from "../components";
 import { formatNumber, formatValue } from "../format";
 import { useLoad } from "../hooks";
-import { setQuery } from "../router";
+import { setQuery, useLocation } from "../router";
 import type { KeySets } from "./columns";
 
 interface Group {
@@ -65,6 +65,77 @@ export function GroupBar({ keys, by, metric }: { keys: KeySets; by: string; metr
   );
 }
 
+type SortKey = "value" | "count" | "n" | "mean" | "ci";
+const SORT_KEYS: SortKey[] = ["value", "count", "n", "mean", "ci"];
+const SORT_NAMES: Record<SortKey, string> = {
+  value: "group value",
+  count: "run count",
+  n: "runs with the metric",
+  mean: "mean",
+  ci: "the interval's half-width",
+};
+
+/** The groups' order from the URL ("gsort=mean" or "gsort=-mean"); largest groups first by default. */
+function parseGroupSort(text: string | null): { key: SortKey; desc: boolean } {
+  const desc = text?.startsWith("-") ?? true;
+  const key = (text?.replace(/^-/, "") ?? "count") as SortKey;
+  return SORT_KEYS.includes(key) ? { key, desc: text === null ? true : desc } : { key: "count", desc: true };
+}
+
+function halfWidth(g: Group): number | null {
+  return g.ci_low === null || g.ci_high === null ? null : (g.ci_high - g.ci_low) / 2;
+}
+
+function sortValue(g: Group, key: SortKey): number | string | null {
+  switch (key) {
+    case "value":
+      if (g.value === null || g.value === undefined) return null;
+      return typeof g.value === "number" ? g.value : typeof g.value === "boolean" ? Number(g.value) : formatValue(g.value);
+    case "count":
+      return g.count;
+    case "n":
+      return g.n;
+    case "mean":
+      return g.mean;
+    case "ci":
+      return halfWidth(g);
+  }
+}
+
+/** Groups in the chosen order; missing values last whatever the direction. */
+export function sortGroups(groups: Group[], key: SortKey, desc: boolean): Group[] {
+  const collator = new Intl.Collator(undefined, { numeric: true });
+  return groups
+    .map((g, i) => ({ g, i, v: sortValue(g, key) }))
+    .sort((a, b) => {
+      if (a.v === null || b.v === null) return a.v === b.v ? a.i - b.i : a.v === null ? 1 : -1;
+      let c: number;
+      if (typeof a.v === "number" && typeof b.v === "number") c = a.v - b.v;
+      else if (typeof a.v === "number") c = -1; // numbers before text
+      else if (typeof b.v === "number") c = 1;
+      else c = collator.compare(a.v, b.v);
+      return (desc ? -c : c) || a.i - b.i;
+    })
+    .map((x) => x.g);
+}
+
+function SortHeader({ label, sortKey, order, className }: { label: ReactNode; sortKey: SortKey; order: { key: SortKey; desc: boolean }; className?: string }): ReactNode {
+  const active = order.key === sortKey;
+  const click = (): void => {
+    // a first click sorts text up and numbers down (largest first); a second reverses
+    const desc = active ? !order.desc : sortKey !== "value" && sortKey !== "mean" && sortKey !== "ci";
+    setQuery({ gsort: `${desc ? "-" : ""}${sortKey}` });
+  };
+  return (
+    <th scope="col" className={className} aria-sort={active ? (order.desc ? "descending" : "ascending") : "none"} data-sort={sortKey}>
+      <button type="button" className="sort" onClick={click} title={`Sort by ${SORT_NAMES[sortKey]}`}>
+        {label}
+        <span aria-hidden="true">{active ? (order.desc ? " ▼" : " ▲") : ""}</span>
+      </button>
+    </th>
+  );
+}
+
 export function GroupsTable({ project, filter, by, metric }: { project: string; filter: string; by: string; metric: string }): ReactNode {
   const { data, error } = useLoad(
     (signal) =>
@@ -74,8 +145,11 @@ export function GroupsTable({ project, filter, by, metric }: { project: string; 
       ),
     [project, filter, by, metric],
   );
+  const asked = parseGroupSort(useLocation().searchParams.get("gsort"));
   if (error) return <ErrorBox error={error} />;
   if (!data) return <Loading what="groups" />;
+  // without a metric, only the value and the count can order the groups
+  const order = data.metric || asked.key === "value" || asked.key === "count" ? asked : parseGroupSort(null);
   const lo = Math.min(...data.groups.map((g) => g.ci_low ?? g.mean ?? Infinity));
   const hi = Math.max(...data.groups.map((g) => g.ci_high ?? g.mean ?? -Infinity));
   const span = hi > lo ? hi - lo : 1;
@@ -91,21 +165,13 @@ export function GroupsTable({ project, filter, by, metric }: { project: string; 
         </caption>
         <thead>
           <tr>
-            <th scope="col">{data.by}</th>
-            <th scope="col" className="num">
-              Runs
-            </th>
+            <SortHeader label={data.by} sortKey="value" order={order} />
+            <SortHeader label="Runs" sortKey="count" order={order} className="num" />
             {data.metric && (
               <>
-                <th scope="col" className="num">
-                  with {data.metric}
-                </th>
-                <th scope="col" className="num">
-                  Mean
-                </th>
-                <th scope="col" className="num">
-                  95 % CI
-                </th>
+                <SortHeader label={`with ${data.metric}`} sortKey="n" order={order} className="num" />
+                <SortHeader label="Mean" sortKey="mean" order={order} className="num" />
+                <SortHeader label="95 % CI" sortKey="ci" order={order} className="num" />
                 <th scope="col" className="ci-col">
                   <span className="sr-only">interval</span>
                 </th>
@@ -117,7 +183,7 @@ export function GroupsTable({ project, filter, by, metric }: { project: string; 
           </tr>
         </thead>
         <tbody>
-          {data.groups.map((g) => {
+          {sortGroups(data.groups, order.key, order.desc).map((g) => {
             const label = g.value === null ? "(missing)" : formatValue(g.value);
             return (
               <tr key={JSON.stringify(g.value) ?? "null"} data-group={label}>

@@ -1,11 +1,11 @@
 // A lineage graph both ways from a root (a run or an artifact version): upstream nodes to
 // the left, downstream to the right, one column per edge of distance. Drawn as SVG of our
 // own; labels are SVG text nodes (never markup).
-import { useState, type MouseEvent, type ReactNode } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { enc, get } from "../api";
 import { ErrorBox, Loading } from "../components";
 import { useLoad } from "../hooks";
-import { navigate, paths } from "../router";
+import { Link, paths } from "../router";
 
 export interface LineageNode {
   id: string;
@@ -48,28 +48,85 @@ const DEPTHS: [string, string][] = [
   ["", "all"],
 ];
 
+/** A node the graph was re-centred on. */
+interface Centre {
+  id: string;
+  label: string;
+  kind: string;
+  project: string | null;
+}
+
+/**
+ * The lineage graph of ``root``. Clicking a node (or Enter / Space on it) re-centres the
+ * graph on that node without leaving the page; "Back" goes one step back, "Back to ..."
+ * to the page's own root, and "Open its page" goes to the centred node's page.
+ */
 export function LineagePanel({ root, project }: { root: string; project?: string }): ReactNode {
   const [depth, setDepth] = useState("3");
+  // the trail of re-centrings, for this root only (another page's root starts afresh)
+  const [trail, setTrail] = useState<{ base: string; origin: string | null; stack: Centre[] }>({ base: root, origin: null, stack: [] });
+  const stack = trail.base === root ? trail.stack : [];
+  const origin = trail.base === root ? trail.origin : null;
+  const centre = stack[stack.length - 1];
+  const current = centre?.id ?? root;
+  const scope = centre ? (centre.project ?? project) : project;
+  const [focusCentre, setFocusCentre] = useState(false);
   const q = (direction: string): string =>
-    `/lineage?root=${enc(root)}&direction=${direction}${depth ? `&depth=${depth}` : ""}${project ? `&project=${enc(project)}` : ""}`;
-  const up = useLoad((signal) => get<LineageGraph>(q("up"), signal), [root, project, depth]);
-  const down = useLoad((signal) => get<LineageGraph>(q("down"), signal), [root, project, depth]);
+    `/lineage?root=${enc(current)}&direction=${direction}${depth ? `&depth=${depth}` : ""}${scope ? `&project=${enc(scope)}` : ""}`;
+  const up = useLoad((signal) => get<LineageGraph>(q("up"), signal), [current, scope, depth]);
+  const down = useLoad((signal) => get<LineageGraph>(q("down"), signal), [current, scope, depth]);
   const error = up.error ?? down.error;
+  const recentre = (n: LineageNode, from: LineageNode | undefined): void => {
+    setFocusCentre(true);
+    if (n.id === root) {
+      setTrail({ base: root, origin: null, stack: [] });
+      return;
+    }
+    const at = stack.findIndex((c) => c.id === n.id);
+    const next = at >= 0 ? stack.slice(0, at + 1) : [...stack, { id: n.id, label: n.label, kind: n.kind, project: n.project }];
+    setTrail({ base: root, origin: origin ?? (from ? `${from.kind} ${from.label}` : root), stack: next });
+  };
+  const back = (steps: number | null): void => {
+    setFocusCentre(true);
+    setTrail({ base: root, origin, stack: steps === null ? [] : stack.slice(0, Math.max(0, stack.length - steps)) });
+  };
+  const centreLink = centre ? nodeLink({ ...centre, depth: 0, data: {} }) : null;
+  const ready = up.data && down.data && up.data.root === current && down.data.root === current;
   return (
     <div className="lineage">
-      <label className="small">
-        Depth{" "}
-        <select value={depth} onChange={(e) => setDepth(e.target.value)} aria-label="lineage depth">
-          {DEPTHS.map(([v, label]) => (
-            <option key={label} value={v}>
-              {label}
-            </option>
-          ))}
-        </select>
-      </label>
+      <div className="ln-controls">
+        <label className="small">
+          Depth{" "}
+          <select value={depth} onChange={(e) => setDepth(e.target.value)} aria-label="lineage depth">
+            {DEPTHS.map(([v, label]) => (
+              <option key={label} value={v}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {centre && (
+          <p className="ln-trail small" data-testid="lineage-trail" aria-live="polite">
+            <span>
+              Centred on {centre.kind} <strong>{centre.label}</strong>
+            </span>
+            {centreLink && <Link to={centreLink}>Open its page</Link>}
+            <button type="button" onClick={() => back(1)}>
+              Back
+            </button>
+            {stack.length > 1 && (
+              <button type="button" onClick={() => back(null)}>
+                Back to {origin ?? "the start"}
+              </button>
+            )}
+          </p>
+        )}
+      </div>
       <ErrorBox error={error} />
-      {!error && (!up.data || !down.data) && <Loading what="lineage" />}
-      {up.data && down.data && <LineageSvg up={up.data} down={down.data} />}
+      {!error && !ready && <Loading what="lineage" />}
+      {ready && up.data && down.data && (
+        <LineageSvg up={up.data} down={down.data} onCentre={recentre} focusCentre={focusCentre} onFocused={() => setFocusCentre(false)} />
+      )}
     </div>
   );
 }
@@ -84,7 +141,22 @@ function clip(text: string, n: number): string {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
 
-function LineageSvg({ up, down }: { up: LineageGraph; down: LineageGraph }): ReactNode {
+interface SvgProps {
+  up: LineageGraph;
+  down: LineageGraph;
+  onCentre: (n: LineageNode, from: LineageNode | undefined) => void;
+  focusCentre: boolean;
+  onFocused: () => void;
+}
+
+function LineageSvg({ up, down, onCentre, focusCentre, onFocused }: SvgProps): ReactNode {
+  const svg = useRef<SVGSVGElement>(null);
+  useEffect(() => {
+    // after a re-centring, the keyboard focus follows the node to its new place
+    if (!focusCentre) return;
+    svg.current?.querySelector<SVGGElement>("[data-root=true]")?.focus();
+    onFocused();
+  }, [focusCentre, onFocused, up.root]);
   // columns: upstream nodes at -depth, downstream at +depth (the root at 0)
   const col = new Map<string, number>();
   const nodes = new Map<string, LineageNode>();
@@ -121,15 +193,17 @@ function LineageSvg({ up, down }: { up: LineageGraph; down: LineageGraph }): Rea
     const y0 = (height - block) / 2;
     list.forEach((n, i) => pos.set(n.id, { x, y: y0 + i * (NODE_H + ROW_GAP) }));
   }
-  const follow = (e: MouseEvent<Element>, to: string): void => {
-    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const rootNode = nodes.get(up.root);
+  const onKey = (e: KeyboardEvent<SVGGElement>, n: LineageNode): void => {
+    if (e.key !== "Enter" && e.key !== " ") return;
     e.preventDefault();
-    navigate(to);
+    onCentre(n, rootNode);
   };
   const truncated = up.truncated || down.truncated;
   return (
     <div className="scroll-x">
       <svg
+        ref={svg}
         className="lineage-graph"
         width={width}
         height={height}
@@ -172,8 +246,9 @@ function LineageSvg({ up, down }: { up: LineageGraph; down: LineageGraph }): Rea
           const p = pos.get(n.id);
           if (!p) return null;
           const root = n.id === up.root;
-          const to = nodeLink(n);
           const sub = n.kind === "artifact" ? String(n.data.type ?? "artifact") : n.kind === "run" ? String(n.data.status ?? "run") : n.kind;
+          const label = clip(n.label, 21);
+          const subText = clip(`${n.kind} · ${sub}`, 24);
           const body = (
             <>
               <rect
@@ -185,23 +260,34 @@ function LineageSvg({ up, down }: { up: LineageGraph; down: LineageGraph }): Rea
                 className={`ln-node ln-${n.kind}${root ? " ln-root" : ""}`}
               />
               <text x={p.x + 8} y={p.y + 16} className="ln-label">
-                {clip(n.label, 21)}
+                {label}
+                {/* a space between the two lines, for the text read out as the node's name */}{" "}
               </text>
               <text x={p.x + 8} y={p.y + 30} className="ln-sub">
-                {clip(`${n.kind} · ${sub}`, 24)}
+                {subText}
               </text>
-              <title>{`${n.kind} ${n.label}${n.project ? ` (${n.project})` : ""}`}</title>
+              <title>{`${n.kind} ${n.label}${n.project ? ` (${n.project})` : ""}${root ? "" : ": centre the graph here"}`}</title>
             </>
           );
-          return (
-            <g key={n.id} data-node={n.id} data-kind={n.kind} data-root={root ? "true" : undefined}>
-              {to ? (
-                <a href={to} onClick={(e) => follow(e, to)} aria-label={`${n.kind} ${n.label}`}>
-                  {body}
-                </a>
-              ) : (
-                body
-              )}
+          // the accessible name starts with the visible text (the full name is the title)
+          const name = `${label} ${subText}`;
+          return root ? (
+            <g key={n.id} data-node={n.id} data-kind={n.kind} data-root="true" tabIndex={-1} role="group" aria-label={`centre: ${name}`}>
+              {body}
+            </g>
+          ) : (
+            <g
+              key={n.id}
+              data-node={n.id}
+              data-kind={n.kind}
+              className="ln-button"
+              role="button"
+              tabIndex={0}
+              aria-label={name}
+              onClick={() => onCentre(n, rootNode)}
+              onKeyDown={(e) => onKey(e, n)}
+            >
+              {body}
             </g>
           );
         })}

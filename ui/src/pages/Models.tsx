@@ -1,11 +1,12 @@
 import { useState, type FormEvent, type ReactNode } from "react";
 import { enc, errorText, get, put } from "../api";
-import { ErrorBox, Loading } from "../components";
+import { ErrorBox } from "../components";
 import { useLoad } from "../hooks";
 import { Link, paths } from "../router";
 import { canEdit, useSession } from "../session";
 import { formatTime } from "../time";
 import type { AliasEvent, ModelVersion, RegisteredModel } from "../wire";
+import { AliasHistory, Listing } from "./Listing";
 
 export function ModelsPage(): ReactNode {
   const { data, error } = useLoad((signal) => get<RegisteredModel[]>("/models", signal), []);
@@ -13,40 +14,26 @@ export function ModelsPage(): ReactNode {
     <main>
       <h1>Registered models</h1>
       <ErrorBox error={error} />
-      {!data && !error && <Loading what="models" />}
-      {data?.length === 0 && <p className="muted">No registered models yet (runtrack.register_model).</p>}
-      {data && data.length > 0 && (
-        <table className="grid" data-testid="models">
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Project</th>
-              <th scope="col" className="num">
-                Versions
-              </th>
-              <th scope="col">Aliases</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.map((m) => (
-              <tr key={m.name}>
-                <td>
-                  <Link to={paths.model(m.name)}>{m.name}</Link>
-                </td>
-                <td>{m.project}</td>
-                <td className="num">{m.version_count}</td>
-                <td>
-                  {Object.entries(m.aliases)
-                    .map(([a, v]) => `${a} → v${v}`)
-                    .join(", ")}
-                </td>
-                <td>{formatTime(m.created_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Listing
+        loaded={{ data, error }}
+        what="models"
+        empty="No registered models yet (runtrack.register_model)."
+        testId="models"
+        rowKey={(m) => m.name}
+        columns={[
+          { header: "Model", cell: (m) => <Link to={paths.model(m.name)}>{m.name}</Link> },
+          { header: "Project", cell: (m) => m.project },
+          { header: "Versions", num: true, cell: (m) => m.version_count },
+          {
+            header: "Aliases",
+            cell: (m) =>
+              Object.entries(m.aliases)
+                .map(([a, v]) => `${a} → v${v}`)
+                .join(", "),
+          },
+          { header: "Created", cell: (m) => formatTime(m.created_at) },
+        ]}
+      />
     </main>
   );
 }
@@ -77,72 +64,25 @@ export function ModelPage({ name }: { name: string }): ReactNode {
       )}
       {m?.description && <p className="notes">{m.description}</p>}
       <h2>Versions</h2>
-      {versions.data ? (
-        <table className="grid" data-testid="versions">
-          <thead>
-            <tr>
-              <th scope="col">Version</th>
-              <th scope="col">Aliases</th>
-              <th scope="col">Artifact</th>
-              <th scope="col">Run</th>
-              <th scope="col">Registered</th>
-              <th scope="col">By</th>
-            </tr>
-          </thead>
-          <tbody>
-            {versions.data.map((v) => (
-              <tr key={v.version}>
-                <td>v{v.version}</td>
-                <td>{v.aliases.join(", ")}</td>
-                <td className="mono">
-                  {v.artifact.name}:{v.artifact.version}
-                </td>
-                <td>{v.run_id ? <Link to={paths.run(v.run_id)}>{v.run_id}</Link> : "—"}</td>
-                <td>{formatTime(v.created_at)}</td>
-                <td>{v.created_by ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        !versions.error && <Loading what="versions" />
-      )}
+      <Listing
+        loaded={versions}
+        what="versions"
+        testId="versions"
+        rowKey={(v) => v.version}
+        columns={[
+          { header: "Version", cell: (v) => `v${v.version}` },
+          { header: "Aliases", cell: (v) => v.aliases.join(", ") },
+          { header: "Artifact", className: "mono", cell: (v) => `${v.artifact.name}:${v.artifact.version}` },
+          { header: "Run", cell: (v) => (v.run_id ? <Link to={paths.run(v.run_id)}>{v.run_id}</Link> : "—") },
+          { header: "Registered", cell: (v) => formatTime(v.created_at) },
+          { header: "By", cell: (v) => v.created_by ?? "" },
+        ]}
+      />
       {m && versions.data && canEdit(session, m.project) && (
         <Promote model={m} versions={versions.data} onDone={() => setTick((t) => t + 1)} />
       )}
       <h2>Audit history</h2>
-      {history.data ? (
-        history.data.length === 0 ? (
-          <p className="muted">No alias has been moved yet.</p>
-        ) : (
-          <table className="grid" data-testid="audit">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Alias</th>
-                <th scope="col">From</th>
-                <th scope="col">To</th>
-                <th scope="col">Who</th>
-                <th scope="col">Why</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...history.data].reverse().map((e, i) => (
-                <tr key={i}>
-                  <td>{formatTime(e.at)}</td>
-                  <td>{e.alias}</td>
-                  <td>{e.from_version === null ? "—" : `v${e.from_version}`}</td>
-                  <td>{e.to_version === null ? "(removed)" : `v${e.to_version}`}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.reason ?? ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : (
-        !history.error && <Loading what="history" />
-      )}
+      <AliasHistory loaded={history} version={(v) => `v${v}`} testId="audit" what="history" empty="No alias has been moved yet." />
     </main>
   );
 }

@@ -124,13 +124,18 @@ function Provenance({ run }: { run: Run }): ReactNode {
       {entries.map(([section, value]) => (
         <details key={section} open={section === "git" || section === "command"}>
           <summary>{section}</summary>
-          <pre className="mono wrap">{typeof value === "string" ? value : JSON.stringify(value, null, 2)}</pre>
+          {/* a long section scrolls: focusable, so that the keyboard can scroll it too */}
+          <pre className="mono wrap" tabIndex={0}>
+            {typeof value === "string" ? value : JSON.stringify(value, null, 2)}
+          </pre>
         </details>
       ))}
       {inputs.length > 0 && (
         <details open>
           <summary>datasets used ({inputs.length})</summary>
-          <pre className="mono wrap">{JSON.stringify(inputs, null, 2)}</pre>
+          <pre className="mono wrap" tabIndex={0}>
+            {JSON.stringify(inputs, null, 2)}
+          </pre>
         </details>
       )}
     </>

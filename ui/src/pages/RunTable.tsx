@@ -5,7 +5,7 @@ import { useLoad } from "../hooks";
 import { Link, navigate, paths, setQuery, useLocation } from "../router";
 import { ColumnPicker } from "./ColumnPicker";
 import { cell, columnLabel, defaultColumns, keysOf, sortField, type KeySets } from "./columns";
-import { useRunPages } from "./runData";
+import { useRunPages, type NewRuns } from "./runData";
 import { GroupBar, GroupsTable } from "./Groups";
 import { ProjectTabs } from "./Sweeps";
 
@@ -38,7 +38,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
   const scroller = useRef<HTMLDivElement>(null);
 
   useEffect(() => setDraft(filter), [filter]);
-  const { ensure, refreshRunning, loadedRuns, version } = data;
+  const { ensure, refreshRunning, loadedRuns, version, checkNew, showNew, fresh } = data;
 
   // the keys offered as columns and for grouping: the project's (asked once), or, if the
   // server cannot say, those of the runs loaded so far
@@ -79,14 +79,29 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
 
   useEffect(() => {
     if (total > 0) ensure(first, last);
-  }, [first, last, total, ensure]);
+  }, [first, last, total, ensure, version]);
 
   useEffect(() => {
+    // new runs of the view: shown at once when the table is scrolled to its top and sorted
+    // newest first, else announced by a bar (the rows the user looks at do not move)
+    const autoShow = (found: NewRuns): boolean => {
+      if (!found.head || (scroller.current?.scrollTop ?? 0) > 2) return false;
+      setActive((a) => (a === null ? null : a + found.count));
+      return true;
+    };
     const timer = window.setInterval(() => {
-      if (document.visibilityState === "visible") refreshRunning(first, last);
+      if (document.visibilityState !== "visible") return;
+      refreshRunning(first, last);
+      checkNew(autoShow);
     }, POLL_MS);
     return () => window.clearInterval(timer);
-  }, [first, last, refreshRunning]);
+  }, [first, last, refreshRunning, checkNew]);
+  const showFresh = (): void => {
+    const sorted = fresh?.head !== null;
+    showNew();
+    setActive(null);
+    if (sorted) virtualizer.scrollToOffset(0);
+  };
 
   const applyFilter = (e: FormEvent): void => {
     e.preventDefault();
@@ -190,6 +205,20 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
       <p className="muted" data-testid="run-count" aria-live="polite">
         {data.total === null ? "Counting runs…" : `${data.total.toLocaleString()} runs`}
       </p>
+      <div aria-live="polite">
+        {fresh && (
+          <p className="new-runs" data-testid="new-runs">
+            <span>
+              {fresh.count.toLocaleString()}
+              {fresh.more ? "+" : ""} new run{fresh.count === 1 && !fresh.more ? "" : "s"} ({fresh.total.toLocaleString()} in
+              all)
+            </span>
+            <button type="button" onClick={showFresh}>
+              {fresh.head ? "Show" : "Reload"}
+            </button>
+          </p>
+        )}
+      </div>
       <p className="sr-only" id="rt-keys">
         Arrow keys move between runs, Enter opens one, Space selects it for Compare.
       </p>
@@ -203,6 +232,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
         tabIndex={0}
         onKeyDown={onTableKey}
         data-testid="run-grid"
+        data-watching={data.watching ? "true" : undefined}
       >
         <div className="rt-body" ref={scroller} data-testid="run-rows">
           <div style={{ width: tableWidth }}>

@@ -1,15 +1,15 @@
 // Sweeps: a project's sweeps, and one sweep's optimisation history, parallel coordinates,
 // parameter importance and trials. Everything user-provided is rendered as text (SVG text
 // nodes included).
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import uPlot from "uplot";
 import { enc, get } from "../api";
 import { ErrorBox, Loading, StatusBadge } from "../components";
 import { formatNumber, formatValue } from "../format";
 import { useLoad } from "../hooks";
-import { Link, paths } from "../router";
+import { Link, paths, setQuery, useLocation } from "../router";
 import { formatDuration, formatTime } from "../time";
-import { num, type Sweep, type SweepAnalysis, type SweepTrial, type TrialState } from "../wire";
+import { num, type Sweep, type SweepAnalysis, type SweepObjective, type SweepTrial, type TrialState } from "../wire";
 
 const STATES: TrialState[] = ["complete", "pruned", "failed", "running"];
 
@@ -114,6 +114,12 @@ export function SweepPage({ id }: { id: string }): ReactNode {
   const s = sweep.data;
   const a = analysis.data;
   const running = s?.status === "running";
+  // several objectives: the charts follow the one chosen (in the URL), Pareto trials marked
+  const objectives = a?.metrics ?? s?.spec.metrics ?? [];
+  const asked = useLocation().searchParams.get("objective");
+  const chosen = Math.max(0, objectives.findIndex((m) => m.name === asked));
+  const front = s?.pareto;
+  const pareto = useMemo(() => new Set((front ?? []).map((t) => t.number)), [front]);
   useEffect(() => {
     // a running sweep: its trials, history and analysis are asked for again every 5 s
     if (!running) return;
@@ -164,22 +170,35 @@ export function SweepPage({ id }: { id: string }): ReactNode {
           <p className="muted small">
             The trials no other trial beats on every objective ({(s.spec.metrics ?? []).map((m) => `${m.name} ${m.goal}`).join(", ")}).
           </p>
-          <Trials trials={s.pareto} objectives={s.spec.metrics ?? []} testId="pareto" />
+          <Trials trials={s.pareto} objectives={s.spec.metrics ?? []} pareto={pareto} testId="pareto" />
         </>
       )}
       {a && (
         <>
-          <h2>Optimisation history{a.metrics.length > 1 ? ` of ${a.metrics[0]?.name ?? ""}` : ""}</h2>
-          <History analysis={a} />
+          {objectives.length > 1 && (
+            <p className="objective-choice">
+              <label htmlFor="objective">Objective shown</label>{" "}
+              <select id="objective" value={objectives[chosen]?.name ?? ""} onChange={(e) => setQuery({ objective: e.target.value })}>
+                {objectives.map((m) => (
+                  <option key={m.name} value={m.name}>
+                    {m.name} ({m.goal === "minimize" ? "min" : "max"})
+                  </option>
+                ))}
+              </select>{" "}
+              <span className="muted small">in the history and the colours of the parallel coordinates</span>
+            </p>
+          )}
+          <h2>Optimisation history{a.metrics.length > 1 ? ` of ${a.metrics[chosen]?.name ?? ""}` : ""}</h2>
+          <History analysis={a} objective={chosen} pareto={pareto} />
           <h2>Parallel coordinates</h2>
-          <Parallel analysis={a} spec={s?.spec.parameters ?? {}} />
+          <Parallel analysis={a} spec={s?.spec.parameters ?? {}} objective={chosen} pareto={pareto} />
           <h2>Parameter importance</h2>
           <Importance analysis={a} />
         </>
       )}
       {!a && !analysis.error && <Loading what="the analysis" />}
       <h2>Trials</h2>
-      {trials.data ? <Trials trials={trials.data} objectives={s?.spec.metrics ?? []} /> : !trials.error && <Loading what="trials" />}
+      {trials.data ? <Trials trials={trials.data} objectives={s?.spec.metrics ?? []} pareto={pareto} /> : !trials.error && <Loading what="trials" />}
     </main>
   );
 }
@@ -190,16 +209,40 @@ const COMPLETE = "#1f5fbf";
 const PRUNED = "#d97706";
 const FAILED = "#b91c1c";
 
-function History({ analysis }: { analysis: SweepAnalysis }): ReactNode {
+const PARETO = "#7c3aed";
+
+interface HistoryRow {
+  number: number;
+  state: TrialState;
+  value: number | null;
+  best: number | null;
+}
+
+/** The history of objective ``k``: the server's for the first, else from the trials' values. */
+export function historyOf(analysis: SweepAnalysis, k: number): HistoryRow[] {
+  const metric: SweepObjective | undefined = analysis.metrics[k];
+  if (k === 0 || !metric) return analysis.history.map((r) => ({ number: r.number, state: r.state, value: num(r.value), best: num(r.best) }));
+  const rows = new Map(analysis.parallel.map((r) => [r.number, r]));
+  const sign = metric.goal === "minimize" ? 1 : -1;
+  let best: number | null = null;
+  return analysis.history.map((r) => {
+    const value = r.state === "failed" ? null : num(rows.get(r.number)?.values[metric.name]);
+    if (r.state === "complete" && value !== null && (best === null || sign * value < sign * best)) best = value;
+    return { number: r.number, state: r.state, value, best };
+  });
+}
+
+function History({ analysis, objective: k, pareto }: { analysis: SweepAnalysis; objective: number; pareto: Set<number> }): ReactNode {
   const box = useRef<HTMLDivElement>(null);
-  const objective = analysis.metrics[0]?.name ?? "value";
+  const objective = analysis.metrics[k]?.name ?? "value";
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const h = analysis.history;
+    const h = historyOf(analysis, k);
     const xs = h.map((r) => r.number);
-    const pick = (state: TrialState): (number | null)[] => h.map((r) => (r.state === state ? num(r.value) : null));
-    const best = h.map((r) => num(r.best));
+    const pick = (state: TrialState): (number | null)[] => h.map((r) => (r.state === state ? r.value : null));
+    const best = h.map((r) => r.best);
+    const front = h.map((r) => (pareto.has(r.number) ? r.value : null));
     const failed = h.filter((r) => r.state === "failed").map((r) => r.number);
     const point = (stroke: string, fill: string, size: number): uPlot.Series.Points => ({ show: true, size, stroke, fill, width: 2 });
     const fmt = (_u: uPlot, v: number | null): string => (v === null ? "–" : formatNumber(v));
@@ -214,6 +257,9 @@ function History({ analysis }: { analysis: SweepAnalysis }): ReactNode {
         { label: "complete", stroke: COMPLETE, paths: () => null, points: point(COMPLETE, COMPLETE, 8), value: fmt },
         { label: "pruned (last value)", stroke: PRUNED, paths: () => null, points: point(PRUNED, "#fff", 8), value: fmt },
         { label: "best so far", stroke: "#15803d", width: 2, paths: uPlot.paths.stepped?.({ align: 1 }), points: { show: false }, value: fmt },
+        ...(pareto.size > 0
+          ? [{ label: "Pareto front", stroke: PARETO, paths: () => null, points: point(PARETO, "rgba(0,0,0,0)", 16), value: fmt }]
+          : []),
       ],
       hooks: {
         draw: [
@@ -240,19 +286,22 @@ function History({ analysis }: { analysis: SweepAnalysis }): ReactNode {
         ],
       },
     };
-    const u = new uPlot(opts, [xs, pick("complete"), pick("pruned"), best] as uPlot.AlignedData, el);
+    const data = [xs, pick("complete"), pick("pruned"), best, ...(pareto.size > 0 ? [front] : [])];
+    el.dataset.objective = objective;
+    const u = new uPlot(opts, data as uPlot.AlignedData, el);
     return () => {
       u.destroy();
       delete el.dataset.drawn;
     };
-  }, [analysis, objective]);
+  }, [analysis, objective, k, pareto]);
   const failed = analysis.history.filter((r) => r.state === "failed").length;
   return (
     <figure className="chart-box">
       <div className="chart" ref={box} data-testid="sweep-history" />
       <figcaption className="muted small">
         Filled dots: complete trials; hollow orange dots: pruned trials (their last reported value); green steps: the best so
-        far.{failed > 0 && <> Red crosses on the axis: {failed} failed trial{failed === 1 ? "" : "s"} (no value).</>}
+        far.{pareto.size > 0 && <> Purple rings: the trials of the Pareto front.</>}
+        {failed > 0 && <> Red crosses on the axis: {failed} failed trial{failed === 1 ? "" : "s"} (no value).</>}
       </figcaption>
     </figure>
   );
@@ -307,15 +356,27 @@ function colour(goodness: number): string {
   return `rgb(${c.join(",")})`;
 }
 
-function Parallel({ analysis, spec }: { analysis: SweepAnalysis; spec: Record<string, Record<string, unknown>> }): ReactNode {
+interface ParallelProps {
+  analysis: SweepAnalysis;
+  spec: Record<string, Record<string, unknown>>;
+  objective: number;
+  pareto: Set<number>;
+}
+
+function Parallel({ analysis, spec, objective: k, pareto }: ParallelProps): ReactNode {
   const rows = analysis.parallel;
-  const objective = analysis.metrics[0];
+  const objective = analysis.metrics[k];
   if (rows.length === 0 || !objective) return <p className="muted">No complete or pruned trial yet.</p>;
   const names = analysis.parameters;
   const axes: Axis[] = names.map((n) => axisOf(n, rows.map((r) => r.params[n]), spec[n]));
-  const objAxis = axisOf(objective.name, rows.map((r) => num(r.values[objective.name])), undefined);
-  objAxis.name = `${objective.name} (${objective.goal === "minimize" ? "min" : "max"})`;
-  const all = [...axes, objAxis];
+  // one axis per objective (the chosen one colours the lines)
+  const objAxes = analysis.metrics.map((m) => {
+    const axis = axisOf(m.name, rows.map((r) => num(r.values[m.name])), undefined);
+    return { ...axis, name: `${m.name} (${m.goal === "minimize" ? "min" : "max"})`, metric: m.name };
+  });
+  const objAxis = objAxes[k] ?? objAxes[0];
+  if (!objAxis) return null;
+  const all = [...axes, ...objAxes];
   const W = Math.max(560, 150 * all.length);
   const H = 300;
   const top = 34;
@@ -329,9 +390,12 @@ function Parallel({ analysis, spec }: { analysis: SweepAnalysis; spec: Record<st
     if (f === null) return 0;
     return objective.goal === "minimize" ? 1 - f : f;
   };
-  // draw the pruned first, then complete trials worst to best (the best on top)
+  // draw the pruned first, then complete trials worst to best (the best on top), the
+  // Pareto front above all
   const ordered = [...rows].sort((p, q) => {
     if (p.state !== q.state) return p.state === "pruned" ? -1 : 1;
+    const front = Number(pareto.has(p.number)) - Number(pareto.has(q.number));
+    if (front !== 0) return front;
     return goodness(num(p.values[objective.name])) - goodness(num(q.values[objective.name]));
   });
   return (
@@ -342,29 +406,31 @@ function Parallel({ analysis, spec }: { analysis: SweepAnalysis; spec: Record<st
         height={H}
         viewBox={`0 0 ${W} ${H}`}
         role="img"
-        aria-label={`Parallel coordinates of ${rows.length} trials over ${names.join(", ")} and ${objective.name}`}
+        aria-label={`Parallel coordinates of ${rows.length} trials over ${names.join(", ")} and ${analysis.metrics.map((m) => m.name).join(", ")}, coloured by ${objective.name}`}
         data-testid="parallel"
       >
         {ordered.map((r) => {
           const v = num(r.values[objective.name]);
           const pts: string[] = [];
           all.forEach((axis, i) => {
-            const f = i < axes.length ? position(axis, r.params[axis.name]) : position(axis, v);
+            const f = i < axes.length ? position(axis, r.params[axis.name]) : position(axis, num(r.values[objAxes[i - axes.length]?.metric ?? ""]));
             if (f !== null) pts.push(`${xOf(i).toFixed(1)},${yOf(f).toFixed(1)}`);
           });
           const pruned = r.state === "pruned";
+          const onFront = pareto.has(r.number);
           return (
             <polyline
               key={r.number}
               points={pts.join(" ")}
               fill="none"
               stroke={pruned ? "#9ca3af" : colour(goodness(v))}
-              strokeWidth={pruned ? 1 : 1.8}
+              strokeWidth={pruned ? 1 : onFront ? 3.5 : 1.8}
               strokeDasharray={pruned ? "4 3" : undefined}
               opacity={pruned ? 0.8 : 0.9}
               data-state={r.state}
+              data-pareto={onFront ? "true" : undefined}
             >
-              <title>{`trial ${r.number} (${r.state}): ${v === null ? "no value" : formatNumber(v)}`}</title>
+              <title>{`trial ${r.number} (${r.state}${onFront ? ", Pareto front" : ""}): ${v === null ? "no value" : formatNumber(v)}`}</title>
             </polyline>
           );
         })}
@@ -391,7 +457,8 @@ function Parallel({ analysis, spec }: { analysis: SweepAnalysis; spec: Record<st
       </svg>
       <p className="muted small">
         One line per trial, coloured by {objective.name} (blue: better, red: worse); pruned trials are grey and dashed
-        (their last reported value). Failed trials have no values and are left out.
+        (their last reported value).{pareto.size > 0 && " Thick lines: the trials of the Pareto front."} Failed trials have no
+        values and are left out.
       </p>
     </div>
   );
@@ -423,7 +490,14 @@ function Importance({ analysis }: { analysis: SweepAnalysis }): ReactNode {
 
 // -- trials ----------------------------------------------------------------------------
 
-function Trials({ trials, objectives, testId = "trials" }: { trials: SweepTrial[]; objectives: { name: string }[]; testId?: string }): ReactNode {
+interface TrialsProps {
+  trials: SweepTrial[];
+  objectives: { name: string }[];
+  pareto: Set<number>;
+  testId?: string;
+}
+
+function Trials({ trials, objectives, pareto, testId = "trials" }: TrialsProps): ReactNode {
   if (trials.length === 0) return <p className="muted">No trials yet.</p>;
   const params = [...new Set(trials.flatMap((t) => Object.keys(t.params)))];
   const names = objectives.length > 0 ? objectives.map((o) => o.name) : ["value"];
@@ -455,10 +529,11 @@ function Trials({ trials, objectives, testId = "trials" }: { trials: SweepTrial[
           {trials.map((t) => {
             const last = t.intermediate.length > 0 ? num(t.intermediate[t.intermediate.length - 1]?.[1]) : null;
             return (
-              <tr key={t.number} data-trial={t.number} data-state={t.state}>
+              <tr key={t.number} data-trial={t.number} data-state={t.state} data-pareto={pareto.has(t.number) ? "true" : undefined}>
                 <td className="num">{t.number}</td>
                 <td>
                   <StatusBadge status={t.state} />
+                  {pareto.has(t.number) && testId !== "pareto" && <span className="badge badge-pareto">Pareto</span>}
                   {t.warm && <span className="muted small"> warm</span>}
                   {t.retried && <span className="muted small"> retried</span>}
                 </td>
