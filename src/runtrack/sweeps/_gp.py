@@ -11,9 +11,9 @@ bit (``tests/sweeps/test_gp.py``). With another default device Optuna's own path
 A long-lived ``GPSampler`` would also start each kernel fit from the previous one. The
 engine builds a sampler per ask (seeded from the sweep's seed and the trial number), so
 fits start from the defaults; keeping the last fit in the study as a warm start was tried
-and measured: asks ~15 % faster again, but the HistGradientBoosting task of
-``benchmarks/hpo`` then needed 52.5 trials (median, 10 seeds) to match the grid instead of
-~42, so it was left out.
+and measured: asks ~15 % faster again at the same search quality (the HistGradientBoosting
+task of ``benchmarks/hpo``: 52.5 trials to match the grid with and without it); not adopted
+yet.
 
 Uses ``GPSampler._sample_relative_impl``; Optuna is pinned below 6 and the test checks it.
 """
