@@ -78,6 +78,7 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     STATE.recovered.clear()
     STATE.created_in.clear()
     STATE.seeds.clear()
+    STATE.shared_provenance = None
 
 
 # -- a real S3 (moto's server process), started once per session when a test asks ---------

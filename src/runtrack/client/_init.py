@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -363,6 +364,17 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
         if now != run._provenance.get("determinism"):
             run._record_provenance("determinism", now)
 
+    with STATE.lock:
+        shared = STATE.shared_provenance
+        reused = copy.deepcopy(shared) if shared else None
+    if reused is not None:  # a sweep agent's later trial: the first trial's capture
+        sections = {"determinism": capture_determinism(), **reused}
+        run._provenance.update(sections)
+        run._sink.op(ProvenanceOp(sections))
+        run._finishers.append(refresh_determinism)
+        _start_monitors(run, s)
+        return
+
     def capture() -> None:
         from .provenance.environment import capture_environment
         from .provenance.git import capture_git
@@ -382,6 +394,11 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
                 sections["hydra"] = hydra
         except Exception:  # pragma: no cover - provenance must never break training
             logger.debug("provenance capture failed", exc_info=True)
+        with STATE.lock:
+            if STATE.shared_provenance is not None and not STATE.shared_provenance:
+                STATE.shared_provenance.update(
+                    copy.deepcopy({k: v for k, v in sections.items() if k != "determinism"})
+                )
         if run.status == "running" and sections:
             run._provenance.update(sections)
             run._sink.op(ProvenanceOp(sections))
@@ -390,7 +407,11 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
     thread.start()
     run._finishers.append(lambda: thread.join(timeout=60))
     run._finishers.append(refresh_determinism)
+    _start_monitors(run, s)
 
+
+def _start_monitors(run: Run, s: settings_mod.Settings) -> None:
+    """System metrics and the console capture, while the run runs."""
     if s.system_metrics_interval > 0:
         from ._monitor import SystemMonitor
 

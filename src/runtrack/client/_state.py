@@ -30,6 +30,10 @@ class ProcessState:
     # by their first shipment (one request), not by a round trip in init()
     created_in: set[tuple[str, str]] = field(default_factory=set)
     direct_client: Any = None  # httpx2.Client for presigned URLs, made on first use
+    # while a sweep agent runs trials in this process: the git / environment / Hydra
+    # provenance of its first trial, reused by the next ones (the code every trial runs is
+    # what this process loaded; capturing git costs ~20 ms of CPU in child processes)
+    shared_provenance: dict[str, Any] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def current(self) -> Run:

@@ -278,7 +278,18 @@ def run_function_trials(
             )
         return _tell(store, sweep_id, run.id, "complete", values)
 
-    return _loop(store, sweep_id, count, quiet, one)
+    from ..client._state import STATE
+
+    with STATE.lock:
+        owner = STATE.shared_provenance is None
+        if owner:  # the trials share the first one's git/environment capture (_init)
+            STATE.shared_provenance = {}
+    try:
+        return _loop(store, sweep_id, count, quiet, one)
+    finally:
+        if owner:
+            with STATE.lock:
+                STATE.shared_provenance = None
 
 
 # -- a command per trial ----------------------------------------------------------------------
