@@ -102,3 +102,19 @@ def empty_bucket(client: Any, bucket: str) -> None:
         for item in page.get("Contents", []):
             client.delete_object(Bucket=bucket, Key=item["Key"])
     client.delete_bucket(Bucket=bucket)
+
+
+def run_spec(project: str, **fields: Any) -> dict[str, Any]:
+    """The JSON spec of a new run in ``project`` for POST /api/v1/runs (``fields`` added)."""
+    import time
+    import uuid
+
+    return {
+        "id": uuid.uuid4().hex,
+        "project": project,
+        "name": "r",
+        "user": "u",
+        "host": "h",
+        "start_time": time.time(),
+        **fields,
+    }

@@ -3,8 +3,6 @@ authentication on, its user database and helpers that make users and runs throug
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from _support import run_spec
 from runtrack.server.app import create_app
 from runtrack.server.config import ServerConfig
 from runtrack.server.users import SqlAuthenticator
@@ -91,16 +90,7 @@ def new_run(http: TestClient) -> Callable[..., str]:
     ``headers`` (``fields`` are added to its spec, e.g. ``config=``); returns its id."""
 
     def make(head: dict[str, str], project: str, **fields: Any) -> str:
-        spec = {
-            "id": uuid.uuid4().hex,
-            "project": project,
-            "name": "r",
-            "user": "u",
-            "host": "h",
-            "start_time": time.time(),
-            **fields,
-        }
-        resp = http.post("/api/v1/runs", json=spec, headers=head)
+        resp = http.post("/api/v1/runs", json=run_spec(project, **fields), headers=head)
         assert resp.status_code == 201, resp.text
         return str(resp.json()["id"])
 

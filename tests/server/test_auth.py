@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from _support import run_spec
 from runtrack.entities import MetricsRecord, RunBatch
 from runtrack.protocol import batch_to_wire
 from runtrack.server.config import ServerConfig
@@ -67,15 +68,7 @@ def user(auth: SqlAuthenticator, name: str, *, admin: bool = False) -> dict[str,
 
 
 def create_run(http: TestClient, headers: dict[str, str], project: str) -> Any:
-    spec = {
-        "id": uuid.uuid4().hex,
-        "project": project,
-        "name": "r",
-        "user": "u",
-        "host": "h",
-        "start_time": time.time(),
-    }
-    return http.post("/api/v1/runs", json=spec, headers=headers)
+    return http.post("/api/v1/runs", json=run_spec(project), headers=headers)
 
 
 def write_batch(http: TestClient, headers: dict[str, str], run_id: str) -> Any:

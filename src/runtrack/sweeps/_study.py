@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import optuna
@@ -26,7 +25,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from ..entities import RunBatch, RunSpec, SweepTrial
+from ..entities import RunBatch, RunSpec, SweepTrial, utc_from_timestamp
 from ..errors import ValidationError
 from . import spec as spec_mod
 
@@ -170,18 +169,14 @@ def run_seq(c: Cached) -> int:
     return c.seq * 4 + 1
 
 
-def to_datetime(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 def frozen_from_row(row: Mapping[str, Any]) -> FrozenTrial:
     dists = {k: json_to_distribution(v) for k, v in json.loads(row["distributions"]).items()}
     params = json.loads(row["params"])
     vals = json.loads(row["vals"]) if row.get("vals") else None
     state = STATE_OF[row["state"]]
     inter = {int(s): float(v) for s, v in json.loads(row["intermediate"])}
-    started = to_datetime(row.get("started_at"))
-    ended = to_datetime(row.get("ended_at"))
+    started = utc_from_timestamp(row.get("started_at"))
+    ended = utc_from_timestamp(row.get("ended_at"))
     return FrozenTrial(
         number=int(row["number"]),
         state=state,
@@ -326,8 +321,8 @@ def trial_view(c: Cached, sweep_id: str, number: int) -> SweepTrial:
         values=None if fr.values is None else tuple(fr.values),
         intermediate=tuple(sorted(fr.intermediate_values.items())),
         sampler=meta.get("sampler"),
-        started_at=to_datetime(meta.get("started_at")),
-        ended_at=to_datetime(meta.get("ended_at")),
+        started_at=utc_from_timestamp(meta.get("started_at")),
+        ended_at=utc_from_timestamp(meta.get("ended_at")),
         warm=bool(meta.get("warm")),
         error=meta.get("error"),
         retry_of=meta.get("retry_of"),
