@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select, update
@@ -51,7 +50,6 @@ from ._analyze import Analyzer
 from ._catalog import CatalogMethods
 from ._create import Checked, check_new_runs, check_spec, create_runs
 from ._engine import (
-    _BUSY_TIMEOUT_MS,
     DatabaseClock,
     insert_if_absent,
     is_sqlite,
@@ -59,7 +57,6 @@ from ._engine import (
     translate_errors,
     with_retries,
 )
-from ._gate import WriterGate
 from ._migrate import ensure_schema
 from ._records import (
     RUN_COLUMNS,
@@ -109,11 +106,6 @@ class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
             self.engine = engine or make_engine(url)
             ensure_schema(self.engine, auto_upgrade=auto_upgrade)
         self._sqlite = is_sqlite(self.engine)
-        db = self.engine.url.database if self._sqlite else None
-        self._gate = WriterGate(
-            None if not db or db == ":memory:" else str(Path(db).expanduser().resolve()),
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-        )
         if clock is None:  # PostgreSQL may be shared by servers on several machines
             clock = time.time if self._sqlite else DatabaseClock(self.engine)
         self._clock = clock
@@ -133,11 +125,9 @@ class SqlStore(CatalogMethods, SweepMethods, base.TrackingStore):
     # -- transactions ------------------------------------------------------------------
     def _write(self, what: str, fn: Callable[[Connection], T]) -> T:
         def tx() -> T:
-            if not self._sqlite:
-                with self.engine.connect() as conn, conn.begin():
-                    return fn(conn)
-            with self._gate, self.engine.connect() as conn:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with self.engine.connect() as conn:
+                if self._sqlite:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     return fn(conn)
 
