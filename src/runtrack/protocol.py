@@ -341,7 +341,8 @@ def _ts(dt: datetime | None) -> float | None:
     return None if dt is None else dt.timestamp()
 
 
-def run_to_wire(r: RunRecord) -> dict[str, Any]:
+def run_attributes_to_wire(r: RunRecord) -> dict[str, Any]:
+    """A run's own attributes (no tags, config, metrics or documents) on the wire."""
     return {
         "id": r.id,
         "project": r.project,
@@ -356,6 +357,12 @@ def run_to_wire(r: RunRecord) -> dict[str, Any]:
         "group": r.group,
         "notes": r.notes,
         "error": r.error,
+    }
+
+
+def run_to_wire(r: RunRecord) -> dict[str, Any]:
+    return {
+        **run_attributes_to_wire(r),
         "tags": dict(r.tags),
         "config": r.config.to_dict(),
         "metrics": {k: list(v) for k, v in _raw_metrics(r).items()},

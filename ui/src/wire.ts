@@ -50,6 +50,10 @@ export interface Run {
   used: ArtifactVersion[];
 }
 
+/** A run as a table row (`POST /runs/search` with `columns`): its attributes, and of its
+ * config (flattened), metrics, summary and tags only the keys named. A full `Run` is one too. */
+export type RunRow = Omit<Run, "provenance" | "inputs" | "outputs" | "used">;
+
 export interface ArtifactFile {
   path: string;
   digest: string;

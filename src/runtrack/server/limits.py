@@ -17,6 +17,7 @@ class Limits:
     filter_chars: int = 10_000  # a run filter (the query language's own limit)
     page_limit: int = 100_000  # runs returned by one search
     history_keys: int = 1_000  # metric keys in one history request
+    search_columns: int = 1_000  # columns named by one run search
     key_chars: int = 250  # a metric, tag or config key
     tag_value_chars: int = 5_000
     name_chars: int = 250  # a run name, a group
@@ -35,6 +36,7 @@ DESCRIPTIONS = {
     "filter_chars": "characters in a run filter",
     "page_limit": "runs returned by one search",
     "history_keys": "metric keys in one history request",
+    "search_columns": "columns (field names) named by one run search",
     "key_chars": "characters in a metric, tag or config key",
     "tag_value_chars": "characters in a tag value",
     "name_chars": "characters in a run name or group",

@@ -1,11 +1,22 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
+import {
+  memo,
+  useCallback,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type FormEvent,
+  type KeyboardEvent,
+  type ReactNode,
+} from "react";
 import { ApiError, enc, get } from "../api";
 import { useLoad } from "../hooks";
 import { Link, navigate, paths, setQuery, useLocation } from "../router";
 import { ColumnPicker } from "./ColumnPicker";
-import { cell, columnLabel, defaultColumns, keysOf, sortField, type KeySets } from "./columns";
+import { cell, columnLabel, defaultColumns, keyColumns, keysOf, sortField, type KeySets } from "./columns";
 import { useRunPages, type NewRuns } from "./runData";
+import type { RunRow } from "../wire";
 import { GroupBar, GroupsTable } from "./Groups";
 import { ProjectTabs } from "./Sweeps";
 
@@ -26,6 +37,53 @@ function parseSort(sort: string): { field: string; desc: boolean } | null {
   return { field: m[1], desc: m[2].toLowerCase() === "desc" };
 }
 
+interface RowProps {
+  run: RunRow | undefined;
+  index: number;
+  top: number;
+  active: boolean;
+  checked: boolean;
+  columns: string[];
+  gridTemplate: string;
+  onToggle: (id: string) => void;
+}
+
+/** One row of the table: drawn again only when its run, place or state changes (not on
+ * every render of the page: a filter typed, the count arriving, a poll). */
+const TableRow = memo(function TableRow({
+  run,
+  index,
+  top,
+  active,
+  checked,
+  columns,
+  gridTemplate,
+  onToggle,
+}: RowProps): ReactNode {
+  return (
+    <div
+      role="row"
+      aria-rowindex={index + 2}
+      id={`rt-row-${index}`}
+      aria-selected={active}
+      className={`rt-row${index % 2 ? " odd" : ""}${active ? " active" : ""}`}
+      data-run={run?.id}
+      style={{ gridTemplateColumns: gridTemplate, height: ROW_HEIGHT, transform: `translateY(${top}px)` }}
+    >
+      <span role="gridcell" className="rt-cell">
+        {run && (
+          <input type="checkbox" aria-label={`select ${run.name}`} checked={checked} onChange={() => onToggle(run.id)} />
+        )}
+      </span>
+      {columns.map((col) => (
+        <span role="gridcell" className="rt-cell" key={col} data-col={col}>
+          {run ? cell(run, col) : <span className="placeholder">…</span>}
+        </span>
+      ))}
+    </div>
+  );
+});
+
 export function RunTablePage({ project }: { project: string }): ReactNode {
   const url = useLocation();
   const filter = url.searchParams.get("filter") ?? "";
@@ -34,16 +92,23 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
   const [draft, setDraft] = useState(filter);
   const [selected, setSelected] = useState<string[]>([]);
   const view = useMemo(() => ({ project, filter, sort }), [project, filter, sort]);
-  const data = useRunPages(view);
   const scroller = useRef<HTMLDivElement>(null);
-
-  useEffect(() => setDraft(filter), [filter]);
-  const { ensure, refreshRunning, loadedRuns, version, checkNew, showNew, fresh } = data;
 
   // the keys offered as columns and for grouping: the project's (asked once), or, if the
   // server cannot say, those of the runs loaded so far
   const projectKeys = useLoad((signal) => get<KeySets>(`/projects/${enc(project)}/keys`, signal), [project]);
   const [seenKeys, setSeenKeys] = useState<KeySets>({ config: [], metrics: [], tags: [] });
+  const keys = projectKeys.data ?? seenKeys;
+  const columns = useMemo(
+    () => (colsParam !== null ? colsParam.split(",").filter(Boolean) : defaultColumns(keys)),
+    [colsParam, keys],
+  );
+  // rows hold only the columns shown once the project's keys are known (until then, and
+  // if the server cannot say, full records: the keys are read from the runs themselves)
+  const data = useRunPages(view, projectKeys.data ? keyColumns(columns) : null);
+
+  useEffect(() => setDraft(filter), [filter]);
+  const { ensure, refreshRunning, loadedRuns, version, checkNew, showNew, fresh, prime } = data;
   useEffect(() => {
     if (projectKeys.data) return;
     const next = keysOf(loadedRuns());
@@ -55,11 +120,9 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
         : next,
     );
   }, [version, loadedRuns, projectKeys.data]);
-  const keys = projectKeys.data ?? seenKeys;
   const groupBy = url.searchParams.get("group") ?? "";
   const groupMetric = url.searchParams.get("gmetric") ?? "";
 
-  const columns = colsParam !== null ? colsParam.split(",").filter(Boolean) : defaultColumns(keys);
   const total = data.total ?? 0;
   const virtualizer = useVirtualizer({
     count: total,
@@ -72,7 +135,11 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
   // keyboard navigation: the table takes the focus; arrows move the active row, Enter
   // opens its run, Space selects it for Compare
   const [active, setActive] = useState<number | null>(null);
-  useEffect(() => setActive(null), [view]);
+  useEffect(() => {
+    setActive(null);
+    // a new view starts at its top (the previous rows stay until its first ones arrive)
+    if (scroller.current) scroller.current.scrollTop = 0;
+  }, [view]);
   const items = virtualizer.getVirtualItems();
   const first = items[0]?.index ?? 0;
   const last = items[items.length - 1]?.index ?? 0;
@@ -103,20 +170,31 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
     if (sorted) virtualizer.scrollToOffset(0);
   };
 
+  // the first window of a new filter or order is asked for at once (not after the URL
+  // changed and the page rendered); the URL still holds the view, to share it
   const applyFilter = (e: FormEvent): void => {
     e.preventDefault();
-    setQuery({ filter: draft.trim() || null });
+    const next = draft.trim();
+    prime({ project, filter: next, sort });
+    setQuery({ filter: next || null });
+  };
+  const clearFilter = (): void => {
+    prime({ project, filter: "", sort });
+    setQuery({ filter: null });
   };
   const current = parseSort(sort);
   const sortBy = (col: string): void => {
     const field = sortField(col);
     let next: string | null = `${field} asc`;
     if (current?.field === field) next = current.desc ? null : `${field} desc`;
+    prime({ project, filter, sort: next ?? "" });
     setQuery({ sort: next });
   };
   const setColumns = (cols: string[]): void => setQuery({ cols: cols.join(",") });
-  const toggle = (id: string): void =>
-    setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
+  const toggle = useCallback(
+    (id: string): void => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id])),
+    [],
+  );
 
   const onTableKey = (e: KeyboardEvent<HTMLDivElement>): void => {
     if (e.target !== e.currentTarget || total === 0 || e.altKey || e.ctrlKey || e.metaKey) return;
@@ -174,7 +252,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
         />
         <button type="submit">Apply</button>
         {filter && (
-          <button type="button" onClick={() => setQuery({ filter: null })}>
+          <button type="button" onClick={clearFilter}>
             Clear
           </button>
         )}
@@ -233,6 +311,7 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
         onKeyDown={onTableKey}
         data-testid="run-grid"
         data-watching={data.watching ? "true" : undefined}
+        aria-busy={data.stale || undefined}
       >
         <div className="rt-body" ref={scroller} data-testid="run-rows">
           <div style={{ width: tableWidth }}>
@@ -257,36 +336,17 @@ export function RunTablePage({ project }: { project: string }): ReactNode {
             {items.map((item) => {
               const run = data.row(item.index);
               return (
-                <div
+                <TableRow
                   key={item.key}
-                  role="row"
-                  aria-rowindex={item.index + 2}
-                  id={`rt-row-${item.index}`}
-                  aria-selected={item.index === active}
-                  className={`rt-row${item.index % 2 ? " odd" : ""}${item.index === active ? " active" : ""}`}
-                  data-run={run?.id}
-                  style={{
-                    gridTemplateColumns: gridTemplate,
-                    height: ROW_HEIGHT,
-                    transform: `translateY(${item.start - HEAD_HEIGHT}px)`,
-                  }}
-                >
-                  <span role="gridcell" className="rt-cell">
-                    {run && (
-                      <input
-                        type="checkbox"
-                        aria-label={`select ${run.name}`}
-                        checked={selected.includes(run.id)}
-                        onChange={() => toggle(run.id)}
-                      />
-                    )}
-                  </span>
-                  {columns.map((col) => (
-                    <span role="gridcell" className="rt-cell" key={col} data-col={col}>
-                      {run ? cell(run, col) : <span className="placeholder">…</span>}
-                    </span>
-                  ))}
-                </div>
+                  run={run}
+                  index={item.index}
+                  top={item.start - HEAD_HEIGHT}
+                  active={item.index === active}
+                  checked={run !== undefined && selected.includes(run.id)}
+                  columns={columns}
+                  gridTemplate={gridTemplate}
+                  onToggle={toggle}
+                />
               );
             })}
           </div>

@@ -4,7 +4,7 @@ import { StatusBadge } from "../components";
 import { flatten, formatValue } from "../format";
 import { Link, paths } from "../router";
 import { formatDuration, formatTime, runDuration } from "../time";
-import { num, type Run } from "../wire";
+import { num, type RunRow } from "../wire";
 
 export const RUN_FIELDS: Record<string, string> = {
   "run.name": "name",
@@ -20,9 +20,9 @@ export const RUN_FIELDS: Record<string, string> = {
 
 export const BASE_COLUMNS = ["run.name", "run.status", "run.user", "run.start_time", "run.duration"];
 
-const flatConfigs = new WeakMap<Run, Record<string, unknown>>();
+const flatConfigs = new WeakMap<RunRow, Record<string, unknown>>();
 
-export function flatConfig(run: Run): Record<string, unknown> {
+export function flatConfig(run: RunRow): Record<string, unknown> {
   let flat = flatConfigs.get(run);
   if (!flat) {
     flat = flatten(run.config);
@@ -31,7 +31,7 @@ export function flatConfig(run: Run): Record<string, unknown> {
   return flat;
 }
 
-export function metricValue(run: Run, key: string): number | null {
+export function metricValue(run: RunRow, key: string): number | null {
   const summary = run.summary[key];
   if (typeof summary === "number") return summary;
   const m = run.metrics[key];
@@ -47,7 +47,7 @@ export function sortField(col: string): string {
   return col;
 }
 
-export function cell(run: Run, col: string): ReactNode {
+export function cell(run: RunRow, col: string): ReactNode {
   switch (col) {
     case "run.name":
       return (
@@ -81,6 +81,22 @@ export function cell(run: Run, col: string): ReactNode {
   return "";
 }
 
+const KEY_KINDS = ["config.", "metrics.", "tags."];
+
+function keyColumn(col: string): boolean {
+  const kind = KEY_KINDS.find((k) => col.startsWith(k));
+  if (!kind) return false;
+  const key = col.slice(kind.length);
+  return key.length > 0 && key.length <= 250 && ![...key].some((ch) => ch < " " || ch === "\x7f");
+}
+
+/** The columns whose values the rows must hold (`POST /runs/search`'s `columns`): config,
+ * metric and tag keys. A row always holds the run's fields, and a column the table cannot
+ * show (a URL edited by hand) is left out rather than refused by the server. */
+export function keyColumns(cols: string[]): string[] {
+  return [...new Set(cols.filter(keyColumn))].slice(0, 1000);
+}
+
 export interface KeySets {
   config: string[];
   metrics: string[];
@@ -88,7 +104,7 @@ export interface KeySets {
 }
 
 /** The keys seen in the loaded runs (the table offers them as columns). */
-export function keysOf(runs: Run[]): KeySets {
+export function keysOf(runs: RunRow[]): KeySets {
   const config = new Set<string>();
   const metrics = new Set<string>();
   const tags = new Set<string>();

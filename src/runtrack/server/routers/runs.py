@@ -21,6 +21,7 @@ from ...validation import check_key, check_project, check_stream
 from .._deps import config, project_of_run, store
 from .._group import GroupCommit
 from .._io import read_body, reply
+from .._rows import Columns, parse_columns, run_row_to_wire
 from ..auth import Access, Authenticator, Principal, Role, policy
 from ..auth import check_project as authorize
 from .artifacts import gc_mark_now, refuse_lost_blobs, refuse_missing_blobs
@@ -58,6 +59,13 @@ _SEARCH = {
         "order_by": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "limit": {"type": ["integer", "null"]},
         "offset": {"type": "integer"},
+    },
+}
+_SEARCH_PAGE = {  # a search (not a count) may name the columns a table shows
+    "type": "object",
+    "properties": {
+        **_SEARCH["properties"],  # type: ignore[dict-item]
+        "columns": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
     },
 }
 
@@ -161,11 +169,16 @@ def get_run(
     return reply(request, run_to_wire(store(request).get_run(run_id)))
 
 
-async def _search_args(request: Request, principal: Principal) -> dict[str, Any]:
+_SEARCH_FIELDS = frozenset({"project", "filter", "order_by", "limit", "offset"})
+
+
+async def _search_args(
+    request: Request, principal: Principal, extra: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     body = await read_body(request, config(request).limits.json_body_bytes)
     if not isinstance(body, dict):
         raise ValidationError("a search is an object: {project, filter, order_by, limit, offset}")
-    unknown = set(body) - {"project", "filter", "order_by", "limit", "offset"}
+    unknown = set(body) - _SEARCH_FIELDS - extra
     if unknown:
         raise ValidationError(f"unknown search fields: {', '.join(sorted(unknown))}")
     limits = config(request).limits
@@ -196,13 +209,16 @@ async def _search_args(request: Request, principal: Principal) -> dict[str, Any]
         "order_by": order_by,
         "limit": body.get("limit"),
         "offset": body.get("offset", 0),
+        "columns": parse_columns(body.get("columns"), limits.search_columns),
     }
 
 
-@router.post("/runs/search", openapi_extra=_body(_SEARCH))
+@router.post("/runs/search", openapi_extra=_body(_SEARCH_PAGE))
 async def search_runs(request: Request, principal: Principal = policy(Access.USER)) -> Response:
-    """Runs matching the query language, in the projects the principal may read."""
-    args = await _search_args(request, principal)
+    """Runs matching the query language, in the projects the principal may read: full
+    records, or with ``columns`` (field names of the query language) table rows holding
+    only the named config, metric and tag keys."""
+    args = await _search_args(request, principal, frozenset({"columns"}))
     limits = config(request).limits
     limit = args["limit"]
     if limit is None or (isinstance(limit, int) and limit > limits.page_limit):
@@ -215,7 +231,10 @@ async def search_runs(request: Request, principal: Principal = policy(Access.USE
         limit,
         args["offset"],
     )
-    return reply(request, {"runs": [run_to_wire(r) for r in records]})
+    cols: Columns | None = args["columns"]
+    if cols is None:
+        return reply(request, {"runs": [run_to_wire(r) for r in records]})
+    return reply(request, {"runs": [run_row_to_wire(r, cols) for r in records]})
 
 
 @router.post("/runs/count", openapi_extra=_body(_SEARCH))
