@@ -5,12 +5,12 @@
 * **50 metrics x 1,000,000 points** in one run: navigating to the run page until all 50
   charts are drawn (target <= 2 s). The run is written through ``SqlStore.write`` by a
   process that has numpy loaded (as a training script has), so the write stores the
-  envelopes of its full chunks. Measured: the run's first view ever, in a server process
-  that just started (the stored envelopes are read, the trailing chunks decoded), the
-  same first visit in more fresh server processes, and the next visits (warm: the
-  envelopes are in the server's memory). Then, as a secondary figure, a first view with
-  the stored envelopes deleted (every chunk decoded, as for a run written without numpy
-  loaded; the read stores them again, identical).
+  envelopes and overviews of its full chunks. Measured: the run's first view ever, in a
+  server process that just started (the stored overviews are read, the trailing chunks
+  decoded), the same first visit in more fresh server processes, and the next visits
+  (warm: the overviews are in the server's memory). Then, as a secondary figure, a first
+  view with the stored envelopes and overviews deleted (every chunk decoded, as for a run
+  written without numpy loaded; the read stores them again, identical).
 
 Each figure is repeated (a fresh browser context each time); median, min and max are
 printed and written as JSON with the load average. Databases are built once and cached
@@ -56,6 +56,35 @@ ARGS = [
 ]
 CACHE = Path(os.environ.get("RUNTRACK_BENCH_CACHE", "/tmp/runtrack-bench-cache"))
 BIG_RUN = "bigrun0001"
+
+# Browser-side marks of a filter applied (performance.now() in the page, from Enter):
+# the first-window request sent, its answer read, the filtered rows in the DOM. Installed
+# before the page loads; wrapping fetch and one capture listener cost nothing measurable.
+MARKS = r"""
+window.__rtBench = {marks: {}, armed: false};
+const mark = (k) => { const m = window.__rtBench.marks; if (!(k in m)) m[k] = performance.now(); };
+window.__rtBenchMark = mark;
+const fetch0 = window.fetch;
+window.fetch = function (url, opts) {
+  const p = fetch0.apply(this, arguments);
+  if (window.__rtBench.armed && String(url).endsWith('/runs/search')) {
+    mark('request_sent');
+    p.then((r) => r.clone().text().then(() => mark('answer_received')), () => undefined);
+  }
+  return p;
+};
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && e.target && e.target.id === 'filter') {
+    window.__rtBench.marks = {}; window.__rtBench.armed = true; mark('enter');
+  }
+}, true);
+"""
+WATCH_ROWS = r"""(sel) => {
+  const seen = new MutationObserver(() => {
+    if (document.querySelector(sel)) { seen.disconnect(); window.__rtBenchMark('rows_in_dom'); }
+  });
+  seen.observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
 
 
 def loadavg() -> float | None:
@@ -135,8 +164,14 @@ def bench_runs(browser: Any, reps: int, rebuild: bool) -> dict[str, Any]:
         first_rows: list[float] = []
         filtered: list[float] = []
         counted: list[float] = []
-        for _ in range(reps + 1):  # the first round warms the server and the OS cache
+        parts: dict[str, list[float]] = {
+            "request_sent": [],
+            "answer_received": [],
+            "rows_in_dom": [],
+        }
+        for i in range(reps + 1):  # the first round warms the server and the OS cache
             ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            ctx.add_init_script(MARKS)
             page = ctx.new_page()
             t0 = time.perf_counter()
             page.goto(f"{srv.url}/ui/projects/{PROJECT}", wait_until="commit")
@@ -144,17 +179,25 @@ def bench_runs(browser: Any, reps: int, rebuild: bool) -> dict[str, Any]:
             first_rows.append((time.perf_counter() - t0) * 1000)
             expect(page.get_by_test_id("run-count")).to_have_text("100,000 runs")
             page.fill("#filter", flt)
+            row = f".rt-row[data-run='{first}'][aria-rowindex='2'] a"
+            page.evaluate(WATCH_ROWS, row)
             t0 = time.perf_counter()
             page.press("#filter", "Enter")
             # the filtered rows are shown (the count may arrive after them)
-            page.locator(f".rt-row[data-run='{first}'][aria-rowindex='2'] a").wait_for()
+            page.locator(row).wait_for()
             filtered.append((time.perf_counter() - t0) * 1000)
+            marks = page.evaluate("() => window.__rtBench.marks")
+            if i > 0 and all(k in marks for k in parts):
+                for k, v in parts.items():
+                    v.append(marks[k] - marks["enter"])
             expect(page.get_by_test_id("run-count")).to_have_text(f"{count:,} runs")
             counted.append((time.perf_counter() - t0) * 1000)
             ctx.close()
         out["first_rows_ms"] = stats(first_rows[1:])
         out["filter_ms"] = stats(filtered[1:])
         out["filter_count_shown_ms"] = stats(counted[1:])
+        # where filter_ms goes, in the page (the rest: drawing, and Playwright seeing it)
+        out["filter_in_page_ms"] = {k: stats(v) for k, v in parts.items() if v}
         out["first_rows_cold_ms"] = round(first_rows[0], 1)
     return out
 
@@ -177,19 +220,21 @@ def chart_visit(browser: Any, url: str, keys: int) -> float:
 
 
 def forget_envelopes(db: Path) -> int:
-    """Delete the run's stored chunk envelopes (as if its charts were never viewed)."""
+    """Delete the run's stored chunk envelopes and overviews (as if its charts were never
+    viewed and it was written without numpy)."""
     import sqlite3
 
     with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM metric_overviews WHERE run_id = ?", (BIG_RUN,))
         n = conn.execute("DELETE FROM metric_envelopes WHERE run_id = ?", (BIG_RUN,)).rowcount
     return int(n)
 
 
-def stored_envelopes(db: Path) -> int:
+def stored_envelopes(db: Path, table: str = "metric_envelopes") -> int:
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        q = "SELECT count(*) FROM metric_envelopes WHERE run_id = ?"
+        q = f"SELECT count(*) FROM {table} WHERE run_id = ?"
         return int(conn.execute(q, (BIG_RUN,)).fetchone()[0])
 
 
@@ -210,6 +255,7 @@ def bench_charts(
     out: dict[str, Any] = {"metrics": keys, "points_per_metric": points}
     out["full_chunks"] = full_chunks(db)
     out["envelopes_stored"] = stored_envelopes(db)  # by the writes (or an earlier read)
+    out["overviews_stored"] = stored_envelopes(db, "metric_overviews")
     with tempfile.TemporaryDirectory() as tmp:
         # 1. the first visit in a server process that just started: the stored envelopes
         #    are read (the first of these is the run's first view ever when the database
@@ -231,6 +277,7 @@ def bench_charts(
                 ms = chart_visit(browser, srv.url, keys)
             out["all_charts_no_stored_envelopes_ms"] = round(ms, 1)
             out["envelopes_stored_by_the_read"] = stored_envelopes(db)
+            out["overviews_stored_by_the_read"] = stored_envelopes(db, "metric_overviews")
     return out
 
 

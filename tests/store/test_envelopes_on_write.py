@@ -237,8 +237,8 @@ def test_downsampled_reads_are_the_same_with_and_without_stored_envelopes(
     decoded: list[int] = []  # the points of each chunk decoded for an envelope
     envelope = _downsample._envelope
 
-    def spy(steps: bytes, vals: bytes) -> _downsample.Envelope:
-        env = envelope(steps, vals)
+    def spy(steps: bytes, vals: bytes, *size: int) -> _downsample.Envelope:
+        env = envelope(steps, vals, *size)
         decoded.append(env.n)
         return env
 

@@ -140,14 +140,14 @@ def _stored_envelopes(url: str) -> list[tuple[str, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def _without_times(url: str) -> int:
+def _without_times(url: str, table: str = "metric_envelopes") -> int:
     from sqlalchemy import text
 
     from runtrack.store.sql._engine import make_engine
 
     engine = make_engine(url)
     with engine.connect() as c:
-        n = c.execute(text("SELECT count(*) FROM metric_envelopes WHERE times IS NULL")).scalar()
+        n = c.execute(text(f"SELECT count(*) FROM {table} WHERE times IS NULL")).scalar()
     engine.dispose()
     return int(n or 0)
 
@@ -158,6 +158,7 @@ def _forget_envelopes(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as c:
         c.exec_driver_sql("DELETE FROM metric_envelopes")
+        c.exec_driver_sql("DELETE FROM metric_overviews")
     engine.dispose()
 
 
@@ -240,8 +241,8 @@ def test_stored_envelopes_give_the_same_answer_as_the_points(
     decoded: list[bool] = []  # one per chunk decoded for an envelope: was it full?
     envelope = _downsample._envelope
 
-    def spy(steps: bytes, vals: bytes) -> _downsample.Envelope:
-        env = envelope(steps, vals)
+    def spy(steps: bytes, vals: bytes, *size: int) -> _downsample.Envelope:
+        env = envelope(steps, vals, *size)
         decoded.append(env.n == CHUNK_POINTS)
         return env
 
@@ -273,16 +274,24 @@ def test_stored_envelopes_give_the_same_answer_as_the_points(
     assert top == 100.0 + 9_001 * 16 + 17
 
     # envelopes stored by a chart on the step axis get their times from one on the time
-    # axis (a time-axis chart only decodes the chunks' times, once)
-    _forget_envelopes(url)
-    s = SqlStore(url)
-    s.get_history_downsampled("envrun0001", ["a", "b"], 500, "step")
-    s.close()
-    assert _without_times(url) == len(_full_chunks(url)) > 0
-    s = SqlStore(url)
-    by_time = s.get_history_downsampled("envrun0001", ["a", "b"], 500, "time")
-    s.close()
-    assert _without_times(url) == 0 and _same([by_time], [fresh[1]])
+    # axis (a time-axis chart only decodes the chunks' times, once), at either level
+    # (145,000 points: 1,000 from the envelopes, 500 from the overviews)
+    for points, table in ((1000, "metric_envelopes"), (500, "metric_overviews")):
+        _forget_envelopes(url)
+        s = SqlStore(url)
+        s.get_history_downsampled("envrun0001", ["a", "b"], points, "step")
+        s.close()
+        assert _without_times(url, table) == len(_full_chunks(url)) > 0
+        s = SqlStore(url)
+        by_time = s.get_history_downsampled("envrun0001", ["a", "b"], points, "time")
+        s.close()
+        assert _without_times(url, table) == 0
+        s = SqlStore(url)
+        assert _same(
+            [s.get_history_downsampled("envrun0001", ["a", "b"], points, "time")], [by_time]
+        )
+        s.close()
+    assert _same([by_time], [fresh[1]])  # (500, "time") from the overviews
 
     # a deleted run takes its envelopes with it
     s = SqlStore(url)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 XAxis = Literal["step", "time"]
 MIN_POINTS = 10
@@ -58,26 +58,39 @@ def extremes(values: Sequence[float], buckets: int) -> list[int]:
     except ImportError:
         return _extremes_py(values, buckets)
     a = np.frombuffer(values, dtype=np.float64) if isinstance(values, array) else np.asarray(values)
-    # equal buckets of `size` points (the last one padded): one vectorised pass
-    size = -(-n // buckets)
-    buckets = -(-n // size)
-    pad = buckets * size - n
     nan = np.isnan(a)
     lo = np.where(nan, np.inf, a)
     hi = np.where(nan, -np.inf, a)
-    if pad:
-        lo = np.concatenate([lo, np.full(pad, np.inf)])
-        hi = np.concatenate([hi, np.full(pad, -np.inf)])
-    base = np.arange(buckets, dtype=np.int64) * size
-    # a bucket of NaN only: argmin/argmax find its first point (a gap in the chart)
-    imin = base + lo.reshape(buckets, size).argmin(axis=1)
-    imax = base + hi.reshape(buckets, size).argmax(axis=1)
+    if n % buckets == 0:
+        # equal buckets (a full chunk's): one vectorised pass
+        size = n // buckets
+        base = np.arange(buckets, dtype=np.int64) * size
+        # a bucket of NaN only: argmin/argmax find its first point (a gap in the chart)
+        imin = base + lo.reshape(buckets, size).argmin(axis=1)
+        imax = base + hi.reshape(buckets, size).argmax(axis=1)
+    else:
+        # bucket b is [b * n // buckets, (b + 1) * n // buckets), as in _extremes_py
+        # (every bucket asked for, each of 2 points at least): its first minimum and
+        # first maximum, found as the first points equal to its reduced values
+        starts = np.arange(buckets, dtype=np.int64) * n // buckets
+        seg = np.repeat(np.arange(buckets), np.diff(np.append(starts, n)))
+        imin = _first_where(lo == np.minimum.reduceat(lo, starts)[seg], seg)
+        imax = _first_where(hi == np.maximum.reduceat(hi, starts)[seg], seg)
     pos = np.concatenate([imin, imax, np.array([0, n - 1], dtype=np.int64)])
     pos = np.sort(pos[pos < n])
     # sorted and deduplicated by hand: np.unique's first call imports numpy.ma (~50 ms
     # of CPU), which a write storing envelopes in a training script would pay
     keep: list[int] = pos[np.concatenate([[True], pos[1:] != pos[:-1]])].tolist()
     return keep
+
+
+def _first_where(hit: Any, seg: Any) -> Any:
+    """The first index of each segment where ``hit`` is true (one per segment)."""
+    import numpy as np
+
+    idx = np.flatnonzero(hit)
+    s = seg[idx]
+    return idx[np.concatenate([[True], s[1:] != s[:-1]])]
 
 
 def _extremes_py(values: Sequence[float], buckets: int) -> list[int]:

@@ -35,18 +35,33 @@ Both compute the same envelope (``_keep``: the codec is lossless). Times are not
 a written envelope; the first chart on a time axis adds them. A merge only rewrites the
 trailing chunks, which are never full, and seqs are never reused: a stored envelope is
 never stale. Trailing chunks' envelopes are computed on read and only cached in memory.
+
+Two levels. The envelope above (``FINE``: 128 points per bucket, ~130 points and ~2.6 KB
+a chunk) is what a zoomed-in chart needs; a zoomed-out chart of a long series needs far
+less: 2,000 points of a 1,000,000-point series are buckets of ~1,000 points. So each full
+chunk also has an **overview** (``OVERVIEW``: 512 points per bucket, 16 buckets, ~34
+points), kept compact in ``metric_overviews`` (~370 bytes: uint16 positions, float64
+values, the steps only when they are not regular): the first view of a 1,000,000-point
+series reads ~45 KB instead of ~320 KB. A request takes the coarsest level whose buckets
+are still finer than the ones it asks for (``_level``), else the raw points. The
+overview of a full chunk is computed from its envelope (``coarsen``: a 512-point bucket
+is four 128-point ones, so its minimum and maximum are among theirs, first occurrences
+included: the same points as from the raw values), written with it, or, for a chunk
+stored before overviews existed, by the first read that wants it (from the stored
+envelope: no chunk decoded) and saved like the envelopes.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 import sys
 import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
@@ -54,12 +69,17 @@ from sqlalchemy.engine import Connection
 from ..downsample import DownsampledSeries, XAxis, downsample, extremes, in_range
 from . import _codec
 from ._engine import _BUSY_TIMEOUT_MS
-from .schema import metric_chunks, metric_envelopes
+from .schema import metric_chunks, metric_envelopes, metric_overviews
 
 log = logging.getLogger("runtrack")
 
 BUCKET = 128  # points of a chunk per envelope bucket (64 buckets in a full chunk)
+OVERVIEW_BUCKET = 512  # points per overview bucket (16 in a full chunk)
+RAW, FINE, OVERVIEW = -1, 0, 1  # what a series is drawn from: points, envelopes, overviews
+_SIZE = {FINE: BUCKET, OVERVIEW: OVERVIEW_BUCKET}
 _IN_BATCH = 400
+assert _codec.CHUNK_POINTS % OVERVIEW_BUCKET == 0 and OVERVIEW_BUCKET % BUCKET == 0
+assert _codec.CHUNK_POINTS <= 0xFFFF  # overview positions are uint16
 
 
 @dataclass(slots=True)
@@ -73,22 +93,25 @@ class Envelope:
     positions: array[int]  # indices of the kept points inside the chunk
 
 
+CacheKey = tuple[str, str, int, int, int]  # run, key, seq, n, level
+
+
 class EnvelopeCache:
-    """A bounded LRU of envelopes by (run, key, seq, n). Thread-safe."""
+    """A bounded LRU of envelopes by (run, key, seq, n, level). Thread-safe."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
-        self._items: OrderedDict[tuple[str, str, int, int], Envelope] = OrderedDict()
+        self._items: OrderedDict[CacheKey, Envelope] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, k: tuple[str, str, int, int]) -> Envelope | None:
+    def get(self, k: CacheKey) -> Envelope | None:
         with self._lock:
             env = self._items.get(k)
             if env is not None:
                 self._items.move_to_end(k)
             return env
 
-    def put(self, k: tuple[str, str, int, int], env: Envelope) -> None:
+    def put(self, k: CacheKey, env: Envelope) -> None:
         with self._lock:
             self._items[k] = env
             self._items.move_to_end(k)
@@ -99,8 +122,7 @@ class EnvelopeCache:
         return len(self._items)
 
 
-@dataclass(frozen=True, slots=True)
-class _Chunk:
+class _Chunk(NamedTuple):  # a tuple: a series has ~100 of them per 1,000,000 points
     key: str
     seq: int
     n: int
@@ -117,8 +139,9 @@ def _chunks(conn: Connection, run_id: str, keys: Sequence[str]) -> dict[str, lis
             .where(c.run_id == run_id, c.key.in_(keys[i : i + _IN_BATCH]))
             .order_by(c.key, c.seq)
         )
-        for r in conn.execute(q):
-            out[r.key].append(_Chunk(r.key, r.seq, r.n, r.step_min, r.step_max))
+        make = _Chunk._make
+        for r in conn.execute(q).all():
+            out[r[0]].append(make(r))
     return out
 
 
@@ -156,7 +179,7 @@ def _pack(a: array[Any]) -> bytes:
     return a.tobytes()
 
 
-def _unpack(typecode: str, blob: bytes) -> array[Any]:
+def _unpack(typecode: str, blob: bytes | memoryview) -> array[Any]:
     a: array[Any] = array(typecode)
     a.frombytes(blob)
     if not _LITTLE:
@@ -193,18 +216,137 @@ def _stored(
     return out
 
 
+# -- overviews: a full chunk's envelope at ``OVERVIEW_BUCKET`` points per bucket, compact
+_OV_HEAD = struct.Struct("<BHqq")  # flags, count, first step, stride
+_IRREGULAR = 1  # flag: the steps follow the values (else first + position * stride)
+
+
+def _pack_overview(env: Envelope) -> bytes:
+    """An overview as ``metric_overviews.points``: header, positions (uint16), values
+    (float64), and the steps (int64) only when they are not first + position * stride."""
+    pos, steps, k = env.positions, env.steps, len(env.positions)
+    flags, first, stride = 0, 0, 0
+    if k:
+        if k > 1 and pos[-1] != pos[0]:
+            stride = (steps[-1] - steps[0]) // (pos[-1] - pos[0])
+        first = steps[0] - pos[0] * stride
+        if not all(s == first + p * stride for p, s in zip(pos, steps, strict=True)):
+            flags, first, stride = _IRREGULAR, 0, 0
+    try:
+        head = _OV_HEAD.pack(flags, k, first, stride)
+    except struct.error:  # a stride beyond int64 (steps spanning the whole range)
+        flags, head = _IRREGULAR, _OV_HEAD.pack(_IRREGULAR, k, 0, 0)
+    parts = [head, _pack(array("H", pos)), _pack(env.values)]
+    if flags & _IRREGULAR:
+        parts.append(_pack(steps))
+    return b"".join(parts)
+
+
+_HEAD_SIZE = _OV_HEAD.size
+
+
+def _unpack_overview(n: int, blob: bytes, times: bytes | None) -> Envelope:
+    flags, k, first, stride = _OV_HEAD.unpack_from(blob)
+    at = _HEAD_SIZE + 2 * k
+    pos: array[int] = array("H")
+    pos.frombytes(blob[_HEAD_SIZE:at])
+    values: array[float] = array("d")
+    values.frombytes(blob[at : at + 8 * k])
+    if not _LITTLE:
+        pos.byteswap()
+        values.byteswap()
+    if flags & _IRREGULAR:
+        steps = _unpack("q", blob[at + 8 * k : at + 16 * k])
+    else:
+        steps = array("q", [first + p * stride for p in pos])
+    # (positions stay uint16: only indexed, never concatenated with int64 arrays)
+    return Envelope(n, steps, values, None if times is None else _unpack("d", times), pos)
+
+
+def _stored_overviews(
+    conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Envelope]:
+    """The overviews of ``metric_overviews`` among the chunks named by (key, seq), asked
+    as ``_stored`` asks for envelopes."""
+    o = metric_overviews.c
+    want = set(wanted)
+    if not want:
+        return {}
+    keys = list(dict.fromkeys(key for key, _ in wanted))
+    lo, hi = min(seq for _, seq in want), max(seq for _, seq in want)
+    out: dict[tuple[str, int], Envelope] = {}
+    for i in range(0, len(keys), _IN_BATCH):
+        q = select(o.key, o.seq, o.n, o.points, o.times).where(
+            o.run_id == run_id, o.key.in_(keys[i : i + _IN_BATCH]), o.seq.between(lo, hi)
+        )
+        for key, seq, n, points, times in conn.execute(q).all():
+            if (key, seq) in want:
+                out[(key, seq)] = _unpack_overview(n, points, times)
+    return out
+
+
+def coarsen(env: Envelope, size: int = OVERVIEW_BUCKET) -> Envelope:
+    """The envelope at ``size`` points per bucket of a chunk, from its envelope at a
+    finer level whose buckets divide ``size`` (a full chunk's): the first and last
+    points, and per bucket of ``size`` the first minimum and the first maximum (NaN
+    ignored; a bucket of NaN keeps its first point), exactly what ``_keep_at`` picks from
+    the chunk's points (each finer bucket keeps its own first minimum and maximum)."""
+    pos, vals, m = env.positions, env.values, len(env.positions)
+    if m <= 2:
+        return env
+    keep = {0, m - 1}
+    inf = float("inf")
+    i = 0
+    while i < m:
+        bucket = pos[i] // size
+        v = vals[i]
+        lo = inf if v != v else v
+        hi = -inf if v != v else v
+        lo_at = hi_at = i
+        j = i + 1
+        while j < m and pos[j] // size == bucket:
+            v = vals[j]
+            if v == v:  # NaN is never a minimum nor a maximum (inf may tie with it)
+                if v < lo:
+                    lo, lo_at = v, j
+                if v > hi:
+                    hi, hi_at = v, j
+            j += 1
+        keep.add(lo_at)
+        keep.add(hi_at)
+        i = j
+    idx = sorted(keep)
+    return Envelope(
+        env.n,
+        array("q", [env.steps[i] for i in idx]),
+        array("d", [vals[i] for i in idx]),
+        None if env.times is None else array("d", [env.times[i] for i in idx]),
+        array("q", [pos[i] for i in idx]),
+    )
+
+
 @dataclass(slots=True)
 class Unsaved:
     """What a read computed that the database does not keep yet, for ``save_envelopes``:
-    envelopes of full chunks, and times of stored envelopes that had none."""
+    envelopes and overviews of full chunks, and times of stored ones that had none."""
 
     run_id: str = ""
     new: dict[tuple[str, int], Envelope] = field(default_factory=dict)
     times: dict[tuple[str, int], Envelope] = field(default_factory=dict)
+    new_overviews: dict[tuple[str, int], Envelope] = field(default_factory=dict)
+    overview_times: dict[tuple[str, int], Envelope] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.new.clear()
         self.times.clear()
+        self.new_overviews.clear()
+        self.overview_times.clear()
+
+    def noted(self, level: int) -> tuple[dict[tuple[str, int], Envelope], ...]:
+        """(new, times) of a level."""
+        if level == OVERVIEW:
+            return self.new_overviews, self.overview_times
+        return self.new, self.times
 
 
 def _row(run_id: str, key: str, seq: int, env: Envelope) -> dict[str, Any]:
@@ -220,17 +362,36 @@ def _row(run_id: str, key: str, seq: int, env: Envelope) -> dict[str, Any]:
     }
 
 
+def _overview_row(run_id: str, key: str, seq: int, env: Envelope) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "key": key,
+        "seq": seq,
+        "n": env.n,
+        "points": _pack_overview(env),
+        "times": None if env.times is None else _pack(env.times),
+    }
+
+
 _INSERT_ENVELOPES = insert(metric_envelopes)
-_SET_TIMES = (
-    update(metric_envelopes)
-    .where(
-        metric_envelopes.c.run_id == bindparam("r"),
-        metric_envelopes.c.key == bindparam("k"),
-        metric_envelopes.c.seq == bindparam("s"),
-        metric_envelopes.c.times.is_(None),
+_INSERT_OVERVIEWS = insert(metric_overviews)
+
+
+def _set_times(table: Any) -> Any:
+    return (
+        update(table)
+        .where(
+            table.c.run_id == bindparam("r"),
+            table.c.key == bindparam("k"),
+            table.c.seq == bindparam("s"),
+            table.c.times.is_(None),
+        )
+        .values(times=bindparam("t"))
     )
-    .values(times=bindparam("t"))
-)
+
+
+_SET_TIMES = _set_times(metric_envelopes)
+_SET_OVERVIEW_TIMES = _set_times(metric_overviews)
 _SAVING = threading.Lock()
 
 
@@ -242,19 +403,29 @@ def _sqlite_busy_timeout(conn: Connection, ms: int) -> None:
         cur.close()
 
 
+def _time_rows(
+    run_id: str, times: dict[tuple[str, int], Envelope], new: dict[tuple[str, int], Envelope]
+) -> list[dict[str, Any]]:
+    return [
+        {"r": run_id, "k": key, "s": seq, "t": _pack(env.times)}
+        for (key, seq), env in times.items()
+        if env.times is not None and (key, seq) not in new
+    ]
+
+
 def save_envelopes(engine: Engine, unsaved: Unsaved) -> None:
-    """Keep what a read computed in ``metric_envelopes``. Best effort: a
-    failure (a concurrent writer holding the database, the run deleted meanwhile, another
-    server saving the same envelopes) is logged and forgotten; a later read tries again.
-    Waits for the database's lock 200 ms at most."""
+    """Keep what a read computed in ``metric_envelopes`` and ``metric_overviews``. Best
+    effort: a failure (a concurrent writer holding the database, the run deleted
+    meanwhile, another server saving the same envelopes) is logged and forgotten; a
+    later read tries again. Waits for the database's lock 200 ms at most."""
     run_id = unsaved.run_id
     rows = [_row(run_id, key, seq, env) for (key, seq), env in unsaved.new.items()]
-    times = [
-        {"r": run_id, "k": key, "s": seq, "t": _pack(env.times)}
-        for (key, seq), env in unsaved.times.items()
-        if env.times is not None and (key, seq) not in unsaved.new
+    overviews = [
+        _overview_row(run_id, key, seq, env) for (key, seq), env in unsaved.new_overviews.items()
     ]
-    if not rows and not times:
+    times = _time_rows(run_id, unsaved.times, unsaved.new)
+    overview_times = _time_rows(run_id, unsaved.overview_times, unsaved.new_overviews)
+    if not rows and not times and not overviews and not overview_times:
         return
     try:
         # one save at a time per process (the charts of a page arrive together): they
@@ -267,10 +438,13 @@ def save_envelopes(engine: Engine, unsaved: Unsaved) -> None:
                 with conn.begin():
                     if not sqlite:
                         conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
-                    for i in range(0, len(rows), _IN_BATCH):
-                        conn.execute(_INSERT_ENVELOPES, rows[i : i + _IN_BATCH])
+                    for stmt, batch in ((_INSERT_ENVELOPES, rows), (_INSERT_OVERVIEWS, overviews)):
+                        for i in range(0, len(batch), _IN_BATCH):
+                            conn.execute(stmt, batch[i : i + _IN_BATCH])
                     if times:
                         conn.execute(_SET_TIMES, times)
+                    if overview_times:
+                        conn.execute(_SET_OVERVIEW_TIMES, overview_times)
             finally:
                 if sqlite:
                     _sqlite_busy_timeout(conn, _BUSY_TIMEOUT_MS)
@@ -298,15 +472,21 @@ def _steps_of(blob: bytes) -> array[int]:
     return array("q", _codec.decode_steps(blob))
 
 
+def _keep_at(values: array[float], size: int) -> list[int]:
+    """The positions of a chunk's points that its envelope at ``size`` points per bucket
+    keeps."""
+    n = len(values)
+    return extremes(values, max(1, n // size)) if n > 4 else list(range(n))
+
+
 def _keep(values: array[float]) -> list[int]:
     """The positions of a chunk's points that its envelope keeps."""
-    n = len(values)
-    return extremes(values, max(1, n // BUCKET)) if n > 4 else list(range(n))
+    return _keep_at(values, BUCKET)
 
 
-def _envelope(steps_blob: bytes, vals_blob: bytes) -> Envelope:
+def _envelope(steps_blob: bytes, vals_blob: bytes, size: int = BUCKET) -> Envelope:
     values = _codec.decode_floats(vals_blob)
-    keep = _keep(values)
+    keep = _keep_at(values, size)
     return Envelope(
         len(values),
         _steps_at(steps_blob, keep),
@@ -346,17 +526,32 @@ def envelopes_at_write() -> bool:
 
 
 def write_envelopes(conn: Connection, run_id: str, full: Sequence[FullChunk]) -> None:
-    """Store the envelopes of full chunks just written, in the writer's transaction
-    (a chart's first view then reads ~130 stored points per chunk instead of decoding
-    8,192). A failure to compute them is logged and leaves them to the read path; a
-    database error is the write's, and rolls all of it back."""
+    """Store the envelopes and overviews of full chunks just written, in the writer's
+    transaction (a chart's first view then reads ~34 stored points per chunk instead of
+    decoding 8,192). A failure to compute them is logged and leaves them to the read
+    path; a database error is the write's, and rolls all of it back."""
     try:
-        rows = [_row(run_id, key, seq, envelope_of(s, v)) for key, seq, s, v in full]
+        rows, overviews = [], []
+        for key, seq, s, v in full:
+            env = envelope_of(s, v)
+            rows.append(_row(run_id, key, seq, env))
+            overviews.append(_overview_row(run_id, key, seq, coarsen(env)))
     except Exception as e:  # never fails nor loses the metric write
         log.debug("metric envelopes not computed at write: %s", e)
         return
-    for i in range(0, len(rows), _IN_BATCH):
-        conn.execute(_INSERT_ENVELOPES, rows[i : i + _IN_BATCH])
+    for stmt, batch in ((_INSERT_ENVELOPES, rows), (_INSERT_OVERVIEWS, overviews)):
+        for i in range(0, len(batch), _IN_BATCH):
+            conn.execute(stmt, batch[i : i + _IN_BATCH])
+
+
+def _level(total: int, points: int) -> int:
+    """What a range of ``total`` points is drawn from at ``points`` points: the coarsest
+    stored level that still gives at least ``points`` points, else the raw points."""
+    if total <= points or total // BUCKET * 2 < points:
+        return RAW
+    if total // OVERVIEW_BUCKET * 2 >= points:
+        return OVERVIEW
+    return FINE
 
 
 def read_downsampled(
@@ -380,8 +575,9 @@ def read_downsampled(
     chunks = _chunks(conn, run_id, keys)
     out: dict[str, DownsampledSeries] = {}
     raw_wanted: list[tuple[str, int]] = []
-    env_wanted: dict[tuple[str, int], int] = {}
-    plan: dict[str, tuple[bool, list[_Chunk]]] = {}
+    env_wanted: dict[int, dict[tuple[str, int], int]] = {FINE: {}, OVERVIEW: {}}
+    have: dict[tuple[str, int], Envelope] = {}  # the envelopes at the level of their key
+    plan: dict[str, tuple[int, list[_Chunk]]] = {}
     for key in keys:
         inside = [
             ch
@@ -390,22 +586,26 @@ def read_downsampled(
         ]
         if not chunks[key]:
             continue
-        total = sum(ch.n for ch in inside)
-        # raw points when the envelopes would be too coarse for this many points
-        raw = total <= points or total // BUCKET * 2 < points
-        plan[key] = (raw, inside)
+        level = _level(sum(ch.n for ch in inside), points)
+        plan[key] = (level, inside)
         for ch in inside:
-            if raw:
+            if level == RAW:
                 raw_wanted.append((key, ch.seq))
-            elif cache.get((run_id, key, ch.seq, ch.n)) is None:
-                env_wanted[(key, ch.seq)] = ch.n
-    if env_wanted:
-        _load_envelopes(conn, run_id, env_wanted, cache, unsaved)
+                continue
+            env = cache.get((run_id, key, ch.seq, ch.n, level))
+            if env is None:
+                env_wanted[level][(key, ch.seq)] = ch.n
+            else:
+                have[(key, ch.seq)] = env
+    for level, wanted in env_wanted.items():
+        if wanted:
+            have.update(_load_envelopes(conn, run_id, wanted, level, cache, unsaved))
     if x == "time":
         _add_times(conn, run_id, plan, cache, unsaved)
     raw_vals = _blobs(conn, run_id, raw_wanted, "vals") if raw_wanted else {}
     raw_times = _blobs(conn, run_id, raw_wanted, "times") if raw_wanted and x == "time" else {}
-    for key, (raw, inside) in plan.items():
+    for key, (level, inside) in plan.items():
+        raw = level == RAW
         xs: array[float] = array("d")
         ys: array[float] = array("d")
         steps: array[int] = array("q")
@@ -418,9 +618,7 @@ def read_downsampled(
                 if x == "time":
                     xs.extend(_codec.decode_floats(raw_times[(key, ch.seq)][1]))
             else:
-                env = cache.get((run_id, key, ch.seq, ch.n)) or _recompute(
-                    conn, run_id, key, ch.seq
-                )
+                env = have.get((key, ch.seq)) or _recompute(conn, run_id, key, ch.seq, level)
                 if x == "time" and env.times is None:
                     _fill_times(conn, run_id, key, ch.seq, env)
                 steps.extend(env.steps)
@@ -444,68 +642,109 @@ def _load_envelopes(
     conn: Connection,
     run_id: str,
     wanted: dict[tuple[str, int], int],
+    level: int,
     cache: EnvelopeCache,
     unsaved: Unsaved | None,
-) -> None:
-    """Put the envelopes of the chunks ``wanted`` ((key, seq) -> points) in the cache:
-    the stored ones, else computed from the chunks (full ones noted in ``unsaved``).
-    Only full chunks have stored envelopes (the others get merged)."""
+) -> dict[tuple[str, int], Envelope]:
+    """The envelopes at ``level`` of the chunks ``wanted`` ((key, seq) -> points), also
+    put in the cache: the stored ones, else computed (an overview from the chunk's
+    envelope, else from its points; full chunks' noted in ``unsaved``). Only full chunks
+    have stored envelopes (the others get merged)."""
+    got: dict[tuple[str, int], Envelope] = {}
+
+    def put(k: tuple[str, int], env: Envelope, lvl: int = level) -> None:
+        cache.put((run_id, k[0], k[1], env.n, lvl), env)
+        if lvl == level:
+            got[k] = env
+
     full = [k for k, n in wanted.items() if n == _codec.CHUNK_POINTS]
     partial = [k for k, n in wanted.items() if n != _codec.CHUNK_POINTS]
+    new, _ = unsaved.noted(level) if unsaved is not None else ({}, {})
     if full:
-        stored = _stored(conn, run_id, full)
-        for (key, seq), env in stored.items():
-            if env.n == wanted[(key, seq)]:
-                cache.put((run_id, key, seq, env.n), env)
-        full = [k for k in full if k not in stored or stored[k].n != wanted[k]]
+        read = _stored_overviews if level == OVERVIEW else _stored
+        for k, env in read(conn, run_id, full).items():
+            if env.n == wanted[k]:
+                put(k, env)
+        full = [k for k in full if k not in got]
+    if full and level == OVERVIEW:
+        # a chunk stored before overviews existed (or whose overview was not saved):
+        # from its envelope, in memory or stored, without decoding the chunk
+        fine: dict[tuple[str, int], Envelope] = {}
+        missing: list[tuple[str, int]] = []
+        for key, seq in full:
+            known = cache.get((run_id, key, seq, wanted[(key, seq)], FINE))
+            if known is None:
+                missing.append((key, seq))
+            else:
+                fine[(key, seq)] = known
+        if missing:
+            fine.update(
+                (k, env) for k, env in _stored(conn, run_id, missing).items() if env.n == wanted[k]
+            )
+        for k, env in fine.items():
+            over = coarsen(env)
+            put(k, over)
+            new[k] = over
+        full = [k for k in full if k not in got]
     if full:
         # without their times (decoding those would double the cost): a time-axis
         # chart adds them (``_add_times``), and they are stored then
-        for (key, seq), (steps_blob, vals_blob) in _blobs(conn, run_id, full, "vals").items():
+        for k, (steps_blob, vals_blob) in _blobs(conn, run_id, full, "vals").items():
             env = _envelope(steps_blob, vals_blob)
-            cache.put((run_id, key, seq, env.n), env)
+            put(k, env, FINE)
             if unsaved is not None:
-                unsaved.new[(key, seq)] = env
+                unsaved.new[k] = env
+            if level == OVERVIEW:
+                env = coarsen(env)
+                put(k, env)
+                new[k] = env
     if partial:
-        for (key, seq), (steps_blob, vals_blob) in _blobs(conn, run_id, partial, "vals").items():
-            env = _envelope(steps_blob, vals_blob)
-            cache.put((run_id, key, seq, env.n), env)
+        size = _SIZE[level]
+        for k, (steps_blob, vals_blob) in _blobs(conn, run_id, partial, "vals").items():
+            put(k, _envelope(steps_blob, vals_blob, size))
+    return got
 
 
-def _recompute(conn: Connection, run_id: str, key: str, seq: int) -> Envelope:
+def _recompute(conn: Connection, run_id: str, key: str, seq: int, level: int) -> Envelope:
     """An envelope evicted between its computation and its use (a tiny cache)."""
     steps_blob, vals_blob = _blobs(conn, run_id, [(key, seq)], "vals")[(key, seq)]
-    return _envelope(steps_blob, vals_blob)
+    env = _envelope(steps_blob, vals_blob)
+    if level == OVERVIEW:
+        return (
+            coarsen(env)
+            if env.n == _codec.CHUNK_POINTS
+            else _envelope(steps_blob, vals_blob, OVERVIEW_BUCKET)
+        )
+    return env
 
 
 def _add_times(
     conn: Connection,
     run_id: str,
-    plan: dict[str, tuple[bool, list[_Chunk]]],
+    plan: dict[str, tuple[int, list[_Chunk]]],
     cache: EnvelopeCache,
     unsaved: Unsaved | None,
 ) -> None:
     """Give the envelopes of a time-axis request their points' times (once per chunk;
     those of full chunks noted in ``unsaved``, to be stored)."""
-    missing: list[tuple[str, int]] = []
-    for key, (raw, inside) in plan.items():
-        if raw:
+    missing: dict[tuple[str, int], tuple[int, int]] = {}  # (key, seq) -> (n, level)
+    for key, (level, inside) in plan.items():
+        if level == RAW:
             continue
         for ch in inside:
-            env = cache.get((run_id, key, ch.seq, ch.n))
+            env = cache.get((run_id, key, ch.seq, ch.n, level))
             if env is not None and env.times is None:
-                missing.append((key, ch.seq))
+                missing[(key, ch.seq)] = (ch.n, level)
     if not missing:
         return
-    for (key, seq), (_, times_blob) in _blobs(conn, run_id, missing, "times").items():
-        for ch in plan[key][1]:
-            if ch.seq == seq:
-                env = cache.get((run_id, key, seq, ch.n))
-                if env is not None:
-                    times = _codec.decode_floats(times_blob)
-                    env.times = array("d", (times[i] for i in env.positions))
-                    if unsaved is not None and ch.n == _codec.CHUNK_POINTS:
-                        unsaved.times[(key, seq)] = env
+    for (key, seq), (_, times_blob) in _blobs(conn, run_id, list(missing), "times").items():
+        n, level = missing[(key, seq)]
+        env = cache.get((run_id, key, seq, n, level))
+        if env is not None:
+            times = _codec.decode_floats(times_blob)
+            env.times = array("d", (times[i] for i in env.positions))
+            if unsaved is not None and n == _codec.CHUNK_POINTS:
+                unsaved.noted(level)[1][(key, seq)] = env
 
 
 def _fill_times(conn: Connection, run_id: str, key: str, seq: int, env: Envelope) -> None:
