@@ -1,6 +1,6 @@
 """Runs created while the run table is open arrive in it: at the top when the table is
 scrolled to its top (newest first), else announced by a bar that shows them on a click
-(the rows the user is looking at do not move)."""
+(the rows the user is looking at do not move). A grouped view's counts and means follow."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ PROJECT = "ui-live"
 WAIT = 30_000  # the table asks every 5 s; the machine is shared
 
 
-def create_runs(site: Site, names: list[str]) -> None:
+def create_runs(
+    site: Site, names: list[str], project: str = PROJECT, kind: str | None = None, loss: float = 1.0
+) -> None:
     """Runs created by the SDK in another process, as a training script would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
     env.update(
@@ -27,11 +29,12 @@ def create_runs(site: Site, names: list[str]) -> None:
         RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
         RUNTRACK_CAPTURE_PACKAGES="0",
     )
+    config = {} if kind is None else {"kind": kind}
     code = (
         "import sys, runtrack\n"
         "for name in sys.argv[1:]:\n"
-        f"    with runtrack.init(project={PROJECT!r}, name=name) as run:\n"
-        "        run.log({'loss': 1.0}, step=0)\n"
+        f"    with runtrack.init(project={project!r}, name=name, config={config!r}) as run:\n"
+        f"        run.log({{'loss': {loss!r}}}, step=0)\n"
     )
     subprocess.run([sys.executable, "-c", code, *names], env=env, check=True, timeout=120)
 
@@ -91,3 +94,32 @@ def test_new_runs_arrive_in_the_run_table(page: Any, site: Site) -> None:
     expect(page.locator(".rt-row[aria-rowindex='2'] [data-col='run.name']")).to_have_text(
         "aaa-first"
     )
+
+
+def group_cells(page: Any, value: str) -> list[str]:
+    return page.get_by_test_id("groups").locator(f"tr[data-group='{value}'] td").all_inner_texts()
+
+
+def test_groups_follow_new_runs(page: Any, site: Site) -> None:
+    project = "ui-live-groups"
+    create_runs(site, ["a-1", "a-2"], project=project, kind="a", loss=1.0)
+    create_runs(site, ["b-1"], project=project, kind="b", loss=3.0)
+    page.goto(site.url + f"/ui/projects/{project}?group=config.kind&gmetric=loss")
+    groups = page.get_by_test_id("groups")
+    expect(groups.locator("tbody tr")).to_have_count(2)
+    a = groups.locator("tr[data-group=a]")
+    expect(a.locator("td").nth(1)).to_have_text("2")
+    assert float(group_cells(page, "a")[3]) == 1.0
+    expect(groups.locator("caption")).to_contain_text("3 runs in 2 groups")
+
+    # runs arrive while the page is open: a group grows and its mean moves, a new group shows
+    create_runs(site, ["a-3", "a-4"], project=project, kind="a", loss=2.0)
+    create_runs(site, ["c-1"], project=project, kind="c", loss=5.0)
+    expect(a.locator("td").nth(1)).to_have_text("4", timeout=WAIT)
+    expect(groups.locator("tr[data-group=c] td").nth(1)).to_have_text("1", timeout=WAIT)
+    expect(groups.locator("caption")).to_contain_text("6 runs in 3 groups")
+    cells = group_cells(page, "a")
+    assert cells[2] == "4" and float(cells[3]) == 1.5, cells
+    low, high = (float(x) for x in cells[4].split(" \N{EN DASH} "))
+    assert low < 1.5 < high
+    screenshot(page, "run-table-groups-live")

@@ -1,10 +1,11 @@
 // Group the run table's runs by a field: per group the run count and, for a chosen metric,
-// its mean with a 95 % confidence interval (computed by the server, in SQL).
+// its mean with a 95 % confidence interval (computed by the server, in SQL). The groups are
+// asked for again while the page is open, so new runs and running runs' values show.
 import type { ReactNode } from "react";
 import { enc, get } from "../api";
 import { ErrorBox, Loading } from "../components";
 import { formatNumber, formatValue } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, usePoll } from "../hooks";
 import { setQuery, useLocation } from "../router";
 import type { KeySets } from "./columns";
 
@@ -136,8 +137,11 @@ function SortHeader({ label, sortKey, order, className }: { label: ReactNode; so
   );
 }
 
+/** How often the groups are asked for again (longer when the server's answer is slow). */
+const POLL_MS = 5000;
+
 export function GroupsTable({ project, filter, by, metric }: { project: string; filter: string; by: string; metric: string }): ReactNode {
-  const { data, error } = useLoad(
+  const loaded = useLoad(
     (signal) =>
       get<Groups>(
         `/projects/${enc(project)}/runs/groups?by=${enc(by)}${metric ? `&metric=${enc(metric)}` : ""}${filter ? `&filter=${enc(filter)}` : ""}`,
@@ -145,9 +149,10 @@ export function GroupsTable({ project, filter, by, metric }: { project: string; 
       ),
     [project, filter, by, metric],
   );
+  const { data, error } = loaded;
+  usePoll(loaded, POLL_MS);
   const asked = parseGroupSort(useLocation().searchParams.get("gsort"));
-  if (error) return <ErrorBox error={error} />;
-  if (!data) return <Loading what="groups" />;
+  if (!data) return error ? <ErrorBox error={error} /> : <Loading what="groups" />;
   // without a metric, only the value and the count can order the groups
   const order = data.metric || asked.key === "value" || asked.key === "count" ? asked : parseGroupSort(null);
   const lo = Math.min(...data.groups.map((g) => g.ci_low ?? g.mean ?? Infinity));
@@ -157,6 +162,7 @@ export function GroupsTable({ project, filter, by, metric }: { project: string; 
   const narrow = (cond: string): void => setQuery({ filter: filter ? `(${filter}) and ${cond}` : cond, group: null });
   return (
     <div className="groups scroll-x">
+      <ErrorBox error={error} />
       <table className="grid" data-testid="groups">
         <caption className="muted small">
           {data.runs.toLocaleString()} runs in {data.group_count} groups by {data.by}
