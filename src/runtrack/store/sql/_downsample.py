@@ -59,11 +59,11 @@ import sys
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Engine, Table, and_, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from ..downsample import DownsampledSeries, XAxis, downsample, extremes, in_range
@@ -187,13 +187,19 @@ def _unpack(typecode: str, blob: bytes | memoryview) -> array[Any]:
     return a
 
 
-def _stored(
-    conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]]
+def _by_chunk(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    run_id: str,
+    wanted: Sequence[tuple[str, int]],
+    build: Callable[..., Envelope],
 ) -> dict[tuple[str, int], Envelope]:
-    """The envelopes of ``metric_envelopes`` among the chunks named by (key, seq).
-    Asked by key and range of seqs (what a chart wants is mostly every full chunk of its
-    keys): a list of (key, seq) pairs costs 2-3 times more to send and look up."""
-    e = metric_envelopes.c
+    """``build(*columns)`` of each row of a per-chunk table (envelopes, overviews) among
+    the chunks named by (key, seq). Asked by key and range of seqs (what a chart wants is
+    mostly every full chunk of its keys): a list of (key, seq) pairs costs 2-3 times more
+    to send and look up."""
+    c = table.c
     want = set(wanted)
     if not want:
         return {}
@@ -201,19 +207,33 @@ def _stored(
     lo, hi = min(seq for _, seq in want), max(seq for _, seq in want)
     out: dict[tuple[str, int], Envelope] = {}
     for i in range(0, len(keys), _IN_BATCH):
-        q = select(e.key, e.seq, e.n, e.positions, e.steps, e.times, e.vals).where(
-            e.run_id == run_id, e.key.in_(keys[i : i + _IN_BATCH]), e.seq.between(lo, hi)
+        q = select(c.key, c.seq, *(c[name] for name in columns)).where(
+            c.run_id == run_id, c.key.in_(keys[i : i + _IN_BATCH]), c.seq.between(lo, hi)
         )
-        for key, seq, n, positions, steps, times, vals in conn.execute(q):
+        for key, seq, *rest in conn.execute(q).all():
             if (key, seq) in want:
-                out[(key, seq)] = Envelope(
-                    n,
-                    _unpack("q", steps),
-                    _unpack("d", vals),
-                    None if times is None else _unpack("d", times),
-                    array("q", _unpack("i", positions)),
-                )
+                out[(key, seq)] = build(*rest)
     return out
+
+
+def _envelope_of(
+    n: int, positions: bytes, steps: bytes, times: bytes | None, vals: bytes
+) -> Envelope:
+    return Envelope(
+        n,
+        _unpack("q", steps),
+        _unpack("d", vals),
+        None if times is None else _unpack("d", times),
+        array("q", _unpack("i", positions)),
+    )
+
+
+def _stored(
+    conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Envelope]:
+    """The envelopes of ``metric_envelopes`` among the chunks named by (key, seq)."""
+    cols = ("n", "positions", "steps", "times", "vals")
+    return _by_chunk(conn, metric_envelopes, cols, run_id, wanted, _envelope_of)
 
 
 # -- overviews: a full chunk's envelope at ``OVERVIEW_BUCKET`` points per bucket, compact
@@ -266,23 +286,9 @@ def _unpack_overview(n: int, blob: bytes, times: bytes | None) -> Envelope:
 def _stored_overviews(
     conn: Connection, run_id: str, wanted: Sequence[tuple[str, int]]
 ) -> dict[tuple[str, int], Envelope]:
-    """The overviews of ``metric_overviews`` among the chunks named by (key, seq), asked
-    as ``_stored`` asks for envelopes."""
-    o = metric_overviews.c
-    want = set(wanted)
-    if not want:
-        return {}
-    keys = list(dict.fromkeys(key for key, _ in wanted))
-    lo, hi = min(seq for _, seq in want), max(seq for _, seq in want)
-    out: dict[tuple[str, int], Envelope] = {}
-    for i in range(0, len(keys), _IN_BATCH):
-        q = select(o.key, o.seq, o.n, o.points, o.times).where(
-            o.run_id == run_id, o.key.in_(keys[i : i + _IN_BATCH]), o.seq.between(lo, hi)
-        )
-        for key, seq, n, points, times in conn.execute(q).all():
-            if (key, seq) in want:
-                out[(key, seq)] = _unpack_overview(n, points, times)
-    return out
+    """The overviews of ``metric_overviews`` among the chunks named by (key, seq)."""
+    cols = ("n", "points", "times")
+    return _by_chunk(conn, metric_overviews, cols, run_id, wanted, _unpack_overview)
 
 
 def coarsen(env: Envelope, size: int = OVERVIEW_BUCKET) -> Envelope:
