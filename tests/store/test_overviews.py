@@ -11,8 +11,6 @@ import math
 import random
 import time
 from array import array
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,19 +25,6 @@ from runtrack.store.sql.store import SqlStore
 
 RUN = "overrun001"
 FULL = _codec.CHUNK_POINTS
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "postgres":
-        yield request.getfixturevalue("pg_url")
-    else:
-        yield f"sqlite:///{tmp_path / 'over.db'}"
-
-
-@pytest.fixture
-def at_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
 
 
 def _value(rnd: random.Random, step: int) -> float:
