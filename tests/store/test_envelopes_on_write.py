@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _chunks import FULL, full_chunks, rows, write_batches
 from sqlalchemy import text
 
 from runtrack.entities import MetricsRecord, RunBatch, RunSpec
@@ -23,7 +24,6 @@ from runtrack.store.sql._engine import make_engine
 from runtrack.store.sql.store import SqlStore
 
 RUN = "wenvrun001"
-FULL = _codec.CHUNK_POINTS
 
 
 def _value(rnd: random.Random, step: int) -> float:
@@ -55,38 +55,8 @@ def _records(n: int, seed: int) -> list[MetricsRecord]:
     return out
 
 
-def _write(url: str, records: list[MetricsRecord], sizes: list[int], *, create: bool) -> None:
-    """``records`` in batches of ``sizes`` records (the rest in a last one)."""
-    s = SqlStore(url, auto_upgrade=True)
-    try:
-        if create:
-            s.create_run(RunSpec(RUN, "p", "r", "u", "h", time.time()))
-        done = 0
-        for size in [*sizes, len(records) - sum(sizes)]:
-            if size > 0:
-                s.write(RunBatch(RUN, "main", tuple(records[done : done + size])))
-                done += size
-        assert done == len(records)
-    finally:
-        s.close()
-
-
-def _rows(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            return list(c.execute(text(sql), params).all())
-    finally:
-        engine.dispose()
-
-
-def _full_chunks(url: str) -> list[tuple[str, int]]:
-    q = "SELECT key, seq FROM metric_chunks WHERE n = :n ORDER BY key, seq"
-    return [(r[0], r[1]) for r in _rows(url, q, n=FULL)]
-
-
 def _stored(url: str) -> list[tuple[str, int]]:
-    return [(r[0], r[1]) for r in _rows(url, "SELECT key, seq FROM metric_envelopes ORDER BY 1, 2")]
+    return [(r[0], r[1]) for r in rows(url, "SELECT key, seq FROM metric_envelopes ORDER BY 1, 2")]
 
 
 def _forget(url: str) -> None:
@@ -105,7 +75,7 @@ def _check_identical_to_read_path(url: str, *, times: bool = False) -> int:
     chunk's times if a time-axis chart added them, else without)."""
     chunks = {
         (r[0], r[1]): (bytes(r[2]), bytes(r[3]), bytes(r[4]))
-        for r in _rows(url, "SELECT key, seq, steps, vals, times FROM metric_chunks")
+        for r in rows(url, "SELECT key, seq, steps, vals, times FROM metric_chunks")
     }
     engine = make_engine(url)
     try:
@@ -203,11 +173,11 @@ def test_the_write_stores_the_envelopes_of_its_full_chunks(url: str) -> None:
     sizes.append(len(records) - sum(sizes))
     for i, size in enumerate(sizes):
         done = sum(sizes[:i])
-        _write(url, records[done : done + size], [size], create=i == 0)
+        write_batches(url, RUN, records[done : done + size], [size], create=i == 0)
         # right after each write: an envelope for every full chunk, and only those
-        assert _stored(url) == _full_chunks(url)
-    assert {k for k, _ in _full_chunks(url)} == {"a", "b", "c"}
-    assert _check_identical_to_read_path(url) == len(_full_chunks(url)) > 20
+        assert _stored(url) == full_chunks(url)
+    assert {k for k, _ in full_chunks(url)} == {"a", "b", "c"}
+    assert _check_identical_to_read_path(url) == len(full_chunks(url)) > 20
 
 
 def test_downsampled_reads_are_the_same_with_and_without_stored_envelopes(
@@ -216,8 +186,8 @@ def test_downsampled_reads_are_the_same_with_and_without_stored_envelopes(
     records = _records(90_000, 2)
     sizes = [10_000, 333, 20_000, 4_000, 4_000]
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
-    _write(url, records, sizes, create=True)
-    assert _stored(url) == _full_chunks(url) != []
+    write_batches(url, RUN, records, sizes, create=True)
+    assert _stored(url) == full_chunks(url) != []
 
     decoded: list[int] = []  # the points of each chunk decoded for an envelope
     envelope = _downsample._envelope
@@ -233,7 +203,7 @@ def test_downsampled_reads_are_the_same_with_and_without_stored_envelopes(
     _forget(url)
     decoded.clear()
     computed = _answers(url)  # the full chunks decoded (and their envelopes stored again)
-    charted = [(k, seq) for k, seq in _full_chunks(url) if k != "c"]  # "c": raw points
+    charted = [(k, seq) for k, seq in full_chunks(url) if k != "c"]  # "c": raw points
     assert decoded.count(FULL) == len(charted)
     assert stored == computed
     assert _stored(url) == charted
@@ -248,28 +218,28 @@ def test_the_same_answers_when_written_without_envelopes(
     sizes = [25_000, 1_000, 34_000]
     with_url, without_url = (f"sqlite:///{tmp_path / n}" for n in ("with.db", "without.db"))
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
-    _write(with_url, records, sizes, create=True)
+    write_batches(with_url, RUN, records, sizes, create=True)
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", False)
-    _write(without_url, records, sizes, create=True)
-    assert _stored(without_url) == [] and _stored(with_url) == _full_chunks(with_url) != []
+    write_batches(without_url, RUN, records, sizes, create=True)
+    assert _stored(without_url) == [] and _stored(with_url) == full_chunks(with_url) != []
     assert _answers(with_url) == _answers(without_url)
 
 
 @pytest.mark.usefixtures("at_write")
 def test_many_small_writes_leave_no_stale_envelope(url: str) -> None:
     records = _records(40_000, 4)
-    _write(url, records[:1], [1], create=True)
+    write_batches(url, RUN, records[:1], [1], create=True)
     s = SqlStore(url)
     try:
         seen: set[tuple[str, int]] = set()
         for i in range(1, len(records), 997):
             s.write(RunBatch(RUN, "main", tuple(records[i : i + 997])))
-            full = _full_chunks(url)
+            full = full_chunks(url)
             assert _stored(url) == full
             # a merge deletes trailing chunks only: a full chunk, once written, stays
             assert seen <= set(full)
             seen = set(full)
-        chunk_seqs = _rows(url, "SELECT key, seq, n FROM metric_chunks")
+        chunk_seqs = rows(url, "SELECT key, seq, n FROM metric_chunks")
         assert all(n <= FULL for _, _, n in chunk_seqs)
     finally:
         s.close()
@@ -286,9 +256,9 @@ def test_a_failure_to_compute_envelopes_loses_no_point(
     monkeypatch.setattr(_downsample, "envelope_of", broken)
     records = _records(30_000, 5)
     with caplog.at_level("DEBUG", logger="runtrack"):
-        _write(url, records, [12_000, 18_000], create=True)
+        write_batches(url, RUN, records, [12_000, 18_000], create=True)
     assert "no envelope today" in caplog.text
-    assert _stored(url) == [] and _full_chunks(url) != []
+    assert _stored(url) == [] and full_chunks(url) != []
     s = SqlStore(url)
     try:
         history = s.get_history(RUN, ["a", "c"])
@@ -299,14 +269,14 @@ def test_a_failure_to_compute_envelopes_loses_no_point(
         s.close()
     monkeypatch.undo()  # the read path computes and stores them instead
     first = _answers(url)
-    assert _stored(url) == _full_chunks(url)
+    assert _stored(url) == full_chunks(url)
     assert _answers(url) == first
 
 
 @pytest.mark.usefixtures("at_write")
 def test_a_database_error_storing_envelopes_rolls_the_write_back(url: str) -> None:
     records = _records(20_000, 6)
-    _write(url, records[:5_000], [], create=True)
+    write_batches(url, RUN, records[:5_000], [], create=True)
     # a row where the write's first full chunk of "a" goes (seq 1: seq 0 is the tail)
     engine = make_engine(url)
     with engine.begin() as c:
@@ -318,7 +288,7 @@ def test_a_database_error_storing_envelopes_rolls_the_write_back(url: str) -> No
             {"r": RUN, "b": b""},
         )
     engine.dispose()
-    before = _rows(url, "SELECT key, seq, n FROM metric_chunks ORDER BY 1, 2")
+    before = rows(url, "SELECT key, seq, n FROM metric_chunks ORDER BY 1, 2")
     s = SqlStore(url)
     try:
         with pytest.raises(StoreError):
@@ -328,7 +298,7 @@ def test_a_database_error_storing_envelopes_rolls_the_write_back(url: str) -> No
         assert len(s.get_history(RUN, ["b"])["b"].value) == b
     finally:
         s.close()
-    assert _rows(url, "SELECT key, seq, n FROM metric_chunks ORDER BY 1, 2") == before
+    assert rows(url, "SELECT key, seq, n FROM metric_chunks ORDER BY 1, 2") == before
 
 
 def test_envelopes_at_write_only_when_numpy_is_loaded(tmp_path: Path) -> None:
@@ -354,7 +324,7 @@ s.close()
     assert out == ["nonumpy001", "False", "numpy00001", "True"]
     url = f"sqlite:///{tmp_path / 'gate.db'}"
     q = "SELECT run_id, count(*) FROM metric_envelopes GROUP BY run_id"
-    assert [tuple(r) for r in _rows(url, q)] == [("numpy00001", 2)]
+    assert [tuple(r) for r in rows(url, q)] == [("numpy00001", 2)]
 
 
 def test_a_run_created_with_its_first_batch_stores_its_envelopes(url: str, at_write: None) -> None:
@@ -367,12 +337,12 @@ def test_a_run_created_with_its_first_batch_stores_its_envelopes(url: str, at_wr
     try:
         spec = RunSpec(RUN, "p", "r", "u", "h", time.time())
         s.create_runs([NewRun(spec, RunBatch(RUN, "main", tuple(records[:20_000])))])
-        created = _full_chunks(url)
+        created = full_chunks(url)
         assert {k for k, _ in created} == {"a", "b"}  # ~16,400 points each: 2 full chunks
         assert _stored(url) == created
         s.write(RunBatch(RUN, "main", tuple(records[20_000:])))
     finally:
         s.close()
-    assert _stored(url) == _full_chunks(url)
-    assert {k for k, _ in _full_chunks(url)} == {"a", "b", "c"}
-    assert _check_identical_to_read_path(url) == len(_full_chunks(url))
+    assert _stored(url) == full_chunks(url)
+    assert {k for k, _ in full_chunks(url)} == {"a", "b", "c"}
+    assert _check_identical_to_read_path(url) == len(full_chunks(url))

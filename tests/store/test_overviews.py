@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from array import array
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from _chunks import FULL, full_chunks, rows, write_batches
 
-from runtrack.entities import MetricsRecord, RunBatch, RunSpec
+from runtrack.entities import MetricsRecord, RunBatch
 from runtrack.store.downsample import _extremes_py, extremes
 from runtrack.store.sql import _codec, _downsample
 from runtrack.store.sql._engine import make_engine
@@ -24,7 +23,6 @@ from runtrack.store.sql._migrate import current_revision
 from runtrack.store.sql.store import SqlStore
 
 RUN = "overrun001"
-FULL = _codec.CHUNK_POINTS
 
 
 def _value(rnd: random.Random, step: int) -> float:
@@ -55,36 +53,8 @@ def _records(n: int, seed: int) -> list[MetricsRecord]:
     return out
 
 
-def _write(url: str, records: list[MetricsRecord], sizes: list[int], *, create: bool) -> None:
-    s = SqlStore(url, auto_upgrade=True)
-    try:
-        if create:
-            s.create_run(RunSpec(RUN, "p", "r", "u", "h", time.time()))
-        done = 0
-        for size in [*sizes, len(records) - sum(sizes)]:
-            if size > 0:
-                s.write(RunBatch(RUN, "main", tuple(records[done : done + size])))
-                done += size
-    finally:
-        s.close()
-
-
-def _rows(url: str, sql: str, **params: Any) -> list[Any]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            return list(c.execute(text(sql), params).all())
-    finally:
-        engine.dispose()
-
-
-def _full_chunks(url: str) -> list[tuple[str, int]]:
-    q = "SELECT key, seq FROM metric_chunks WHERE n = :n ORDER BY key, seq"
-    return [(r[0], r[1]) for r in _rows(url, q, n=FULL)]
-
-
 def _overviews(url: str) -> list[tuple[str, int]]:
-    return [(r[0], r[1]) for r in _rows(url, "SELECT key, seq FROM metric_overviews ORDER BY 1, 2")]
+    return [(r[0], r[1]) for r in rows(url, "SELECT key, seq FROM metric_overviews ORDER BY 1, 2")]
 
 
 def _key(env: _downsample.Envelope) -> tuple[Any, ...]:
@@ -102,7 +72,7 @@ def _check_stored_overviews(url: str, *, times: bool = False) -> int:
     """Every stored overview is what the raw points of its chunk give."""
     chunks = {
         (r[0], r[1]): (bytes(r[2]), bytes(r[3]), bytes(r[4]))
-        for r in _rows(url, "SELECT key, seq, steps, vals, times FROM metric_chunks")
+        for r in rows(url, "SELECT key, seq, steps, vals, times FROM metric_chunks")
     }
     engine = make_engine(url)
     try:
@@ -178,24 +148,24 @@ def test_the_write_stores_an_overview_per_full_chunk(url: str) -> None:
     sizes.append(len(records) - sum(sizes))
     for i, size in enumerate(sizes):
         done = sum(sizes[:i])
-        _write(url, records[done : done + size], [size], create=i == 0)
-        assert _overviews(url) == _full_chunks(url)
-    assert {k for k, _ in _full_chunks(url)} == {"a", "c"}
-    assert _check_stored_overviews(url) == len(_full_chunks(url)) > 15
+        write_batches(url, RUN, records[done : done + size], [size], create=i == 0)
+        assert _overviews(url) == full_chunks(url)
+    assert {k for k, _ in full_chunks(url)} == {"a", "c"}
+    assert _check_stored_overviews(url) == len(full_chunks(url)) > 15
 
 
 @pytest.mark.usefixtures("at_write")
 def test_many_small_writes_leave_no_stale_overview(url: str) -> None:
     records = _records(45_000, 2)
-    _write(url, records[:1], [1], create=True)
+    write_batches(url, RUN, records[:1], [1], create=True)
     s = SqlStore(url)
     try:
         for i in range(1, len(records), 1_499):
             s.write(RunBatch(RUN, "main", tuple(records[i : i + 1_499])))
-            assert _overviews(url) == _full_chunks(url)
+            assert _overviews(url) == full_chunks(url)
     finally:
         s.close()
-    assert _check_stored_overviews(url) == len(_full_chunks(url)) > 0
+    assert _check_stored_overviews(url) == len(full_chunks(url)) > 0
 
 
 _REQUESTS: list[tuple[int, str, float | None, float | None]] = [
@@ -262,14 +232,14 @@ def test_a_zoomed_out_chart_reads_only_overviews_and_zoom_gets_full_detail(
 ) -> None:
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
     records = _records(140_000, 3)
-    _write(url, records, [70_000, 3_333], create=True)
+    write_batches(url, RUN, records, [70_000, 3_333], create=True)
     seen = _spy(monkeypatch)
     s = SqlStore(url)
     try:
         full = s.get_history(RUN, ["a"])["a"]
         got = s.get_history_downsampled(RUN, ["a"], 500)["a"]
         # the full chunks' overviews only: no envelope read, no full chunk decoded
-        assert sum(seen["overviews"]) == sum(1 for k, _ in _full_chunks(url) if k == "a") > 10
+        assert sum(seen["overviews"]) == sum(1 for k, _ in full_chunks(url) if k == "a") > 10
         assert seen["envelopes"] == [] and FULL not in seen["decoded"]
         assert got.total == 140_000 and not got.exact and 400 <= len(got.x) <= 500
         finite = [v for v in full.value if v == v]
@@ -297,7 +267,7 @@ def test_overviews_stored_read_or_computed_give_the_same_answers(
     records = _records(130_000, 4)
     sizes = [20_000, 777, 40_000, 5_000]
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
-    _write(url, records, sizes, create=True)
+    write_batches(url, RUN, records, sizes, create=True)
     seen = _spy(monkeypatch)
     stored = _answers(url)
     assert FULL not in seen["decoded"]
@@ -309,7 +279,7 @@ def test_overviews_stored_read_or_computed_give_the_same_answers(
     seen["decoded"].clear()
     assert _answers(url) == stored
     assert FULL not in seen["decoded"]
-    charted = [(k, q) for k, q in _full_chunks(url) if k == "a"]  # "c" is too short
+    charted = [(k, q) for k, q in full_chunks(url) if k == "a"]  # "c" is too short
     assert _overviews(url) == charted
     # nothing kept: every chunk decoded, both levels saved again
     with engine.begin() as c:
@@ -343,10 +313,10 @@ def test_a_database_from_before_overviews_is_upgraded_and_read_alike(
 
     monkeypatch.setattr(_downsample, "WRITE_ENVELOPES", True)
     records = _records(120_000, 5)
-    _write(url, records, [60_000], create=True)
+    write_batches(url, RUN, records, [60_000], create=True)
     expected = _answers(url)
-    points_before = _rows(url, "SELECT key, seq, n, vals FROM metric_chunks ORDER BY 1, 2")
-    envelopes_before = _rows(url, "SELECT * FROM metric_envelopes ORDER BY key, seq")
+    points_before = rows(url, "SELECT key, seq, n, vals FROM metric_chunks ORDER BY 1, 2")
+    envelopes_before = rows(url, "SELECT * FROM metric_envelopes ORDER BY key, seq")
     engine = make_engine(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -361,11 +331,11 @@ def test_a_database_from_before_overviews_is_upgraded_and_read_alike(
     assert current_revision(engine) == "0006"
     engine.dispose()
     assert _overviews(url) == []
-    assert _rows(url, "SELECT key, seq, n, vals FROM metric_chunks ORDER BY 1, 2") == points_before
-    assert _rows(url, "SELECT * FROM metric_envelopes ORDER BY key, seq") == envelopes_before
+    assert rows(url, "SELECT key, seq, n, vals FROM metric_chunks ORDER BY 1, 2") == points_before
+    assert rows(url, "SELECT * FROM metric_envelopes ORDER BY key, seq") == envelopes_before
     seen = _spy(monkeypatch)
     assert _answers(url) == expected
     assert FULL not in seen["decoded"]
-    assert _overviews(url) == [(k, q) for k, q in _full_chunks(url) if k == "a"]
+    assert _overviews(url) == [(k, q) for k, q in full_chunks(url) if k == "a"]
     assert _check_stored_overviews(url, times=True) > 0
     assert _answers(url) == expected
