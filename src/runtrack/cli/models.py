@@ -451,9 +451,9 @@ def _load_file(path: Path) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise ValidationError(f"{path} is not valid JSON: {exc}") from None
-    import yaml
+    from .. import _yaml
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        return _yaml.safe_load(text)
+    except _yaml.YAMLError as exc:
         raise ValidationError(f"{path} is not valid YAML: {exc}") from None

@@ -481,11 +481,11 @@ def _check_grid(params: Mapping[str, Mapping[str, Any]]) -> None:
 
 def load_yaml(text: str, where: str = "spec") -> dict[str, Any]:
     """Parse a YAML spec (safe loader) and normalise it."""
-    import yaml
+    from .. import _yaml
 
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+        doc = _yaml.safe_load(text)
+    except _yaml.YAMLError as e:
         raise ValidationError(f"{where} is not valid YAML: {e}") from None
     return normalize(doc)
 

@@ -1,0 +1,33 @@
+"""YAML as people write it in specs: PyYAML's safe loader, reading ``1e-4`` as a number.
+
+PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``), so ``lr: {min: 1e-4}``
+loaded as the string ``"1e-4"`` and a sweep spec was refused with "must be a number".
+YAML 1.2, and OmegaConf/Hydra, read it as a float; so does this loader.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+__all__ = ["YAMLError", "safe_load"]
+
+YAMLError = yaml.YAMLError
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader plus YAML 1.2's exponent floats without a dot (``1e-4``, ``-2E+3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str | bytes) -> Any:
+    """``yaml.safe_load`` with exponent floats read as floats."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects

@@ -1,0 +1,60 @@
+"""runtrack's YAML loader: PyYAML's safe loader reading YAML 1.2 exponent floats."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from runtrack import _yaml
+from runtrack.errors import ValidationError
+from runtrack.sweeps.spec import load_yaml
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e-4", 1e-4),
+        ("-2E+3", -2000.0),
+        ("+3e2", 300.0),
+        (".5e-2", 0.005),
+        ("1.5e3", 1500.0),  # YAML 1.1 forms keep working
+        ("0.1", 0.1),
+        ("10", 10),
+        ("1_000e2", 100000.0),
+    ],
+)
+def test_numbers(text: str, value: float) -> None:
+    got = _yaml.safe_load(f"v: {text}")["v"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["1e", "e5", "1e-4x", "'1e-4'", "1.2.3e4", "v1e4"])
+def test_strings_stay_strings(text: str) -> None:
+    assert isinstance(_yaml.safe_load(f"v: {text}")["v"], str)
+
+
+def test_hex_is_not_an_exponent() -> None:
+    assert _yaml.safe_load("v: 0x1e")["v"] == 30
+
+
+def test_infinity_and_still_safe() -> None:
+    assert math.isinf(_yaml.safe_load("v: .inf")["v"])
+    with pytest.raises(_yaml.YAMLError):
+        _yaml.safe_load("v: !!python/object/apply:os.system ['true']")
+
+
+def test_a_sweep_spec_with_exponent_bounds() -> None:
+    spec = load_yaml(
+        "metric: {name: loss, goal: minimize}\n"
+        "parameters:\n"
+        "  lr: {distribution: log_uniform, min: 1e-4, max: 1e-1}\n"
+        "  wd: {distribution: uniform, min: 0, max: 5E-2}\n"
+    )
+    assert spec["parameters"]["lr"]["min"] == 1e-4
+    assert spec["parameters"]["wd"]["max"] == 0.05
+    with pytest.raises(ValidationError, match=r"parameters\.lr\.min: '1e-4' must be a number"):
+        load_yaml(
+            "metric: {name: loss}\n"
+            "parameters: {lr: {distribution: log_uniform, min: '1e-4', max: 1}}\n"
+        )
