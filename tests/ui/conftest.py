@@ -56,20 +56,28 @@ class Site:
     data_dir: Path
 
 
+def client_env(url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of an SDK process writing to the server at ``url``, as a training
+    script would: none of this process's RUNTRACK_ settings, quiet, no system metrics or
+    package capture (they only slow the tests)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
+    env.update(
+        RUNTRACK_URL=url,
+        RUNTRACK_DIR=str(data_dir),
+        RUNTRACK_QUIET="1",
+        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
+        RUNTRACK_CAPTURE_PACKAGES="0",
+    )
+    return env
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not DIST.exists():
         pytest.fail("the web UI is not built: run scripts/build_ui.sh (npm ci + npm run build)")
     root = tmp_path_factory.mktemp("ui")
     with LiveServer(root / "server") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-        env.update(
-            RUNTRACK_URL=server.url,
-            RUNTRACK_DIR=str(root / "client"),
-            RUNTRACK_QUIET="1",
-            RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-            RUNTRACK_CAPTURE_PACKAGES="0",
-        )
+        env = client_env(server.url, root / "client")
         out = subprocess.run(
             [sys.executable, str(HERE / "_data.py")],
             env=env,

@@ -4,14 +4,13 @@ scrolled to its top (newest first), else announced by a bar that shows them on a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from typing import Any
 
 from playwright.sync_api import expect
 
-from conftest import Site, screenshot
+from conftest import Site, client_env, screenshot
 
 PROJECT = "ui-live"
 WAIT = 30_000  # the table asks every 5 s; the machine is shared
@@ -21,14 +20,7 @@ def create_runs(
     site: Site, names: list[str], project: str = PROJECT, kind: str | None = None, loss: float = 1.0
 ) -> None:
     """Runs created by the SDK in another process, as a training script would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(
-        RUNTRACK_URL=site.url,
-        RUNTRACK_DIR=str(site.data_dir / "client-live"),
-        RUNTRACK_QUIET="1",
-        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-        RUNTRACK_CAPTURE_PACKAGES="0",
-    )
+    env = client_env(site.url, site.data_dir / "client-live")
     config = {} if kind is None else {"kind": kind}
     code = (
         "import sys, runtrack\n"

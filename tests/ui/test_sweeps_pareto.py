@@ -4,7 +4,6 @@ the trial table."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from conftest import Site, screenshot
+from conftest import Site, client_env, screenshot
 
 # widths 1..6 by grid: (val_loss, latency) = (1/w, w/2), odd widths above 1 made worse,
 # so that 3 and 5 are dominated (by 2 and 4) and 1, 2, 4, 6 make the Pareto front
@@ -37,14 +36,7 @@ print(sweep.id)
 
 
 def make_sweep(site: Site) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTRACK_")}
-    env.update(
-        RUNTRACK_URL=site.url,
-        RUNTRACK_DIR=str(site.data_dir / "client-pareto"),
-        RUNTRACK_QUIET="1",
-        RUNTRACK_SYSTEM_METRICS_INTERVAL="0",
-        RUNTRACK_CAPTURE_PACKAGES="0",
-    )
+    env = client_env(site.url, site.data_dir / "client-pareto")
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         env=env,
