@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Variants of ``auto``'s rule on one objective: trials to match the 200-point grid, per seed.
+
+What was tried to bring the HistGradientBoosting task under 50 trials. Each variant patches
+``runtrack.sweeps._auto`` (or the GP sampler) in this process only, then runs the same
+search as ``trials_to_grid.py`` (the engine's sampler before every ask, in memory). The
+variants:
+
+==================  =====================================================================
+``base``            the rule as shipped (GP for all 200 trials on this space)
+``startupN``        GP's random start-up trials: N instead of 10
+``sobolN``          the N start-up trials from a scrambled Sobol sequence (QMCSampler)
+``warp-yj``         GP fitted to Yeo-Johnson-transformed values (output warping, as HEBO)
+``warp-rank``       GP fitted to the normal scores of the values' ranks
+``deterministic``   GPSampler(deterministic_objective=True): no noise term
+``alt-tpeK``        from trial K, every other trial by TPE (multivariate)
+``tpe-afterK``      TPE from trial K
+``cma-afterK``      CMA-ES from the best trial (auto's refinement for float spaces) from K
+==================  =====================================================================
+
+Usage (appends one JSON line per seed)::
+
+    .venv/bin/python benchmarks/hpo/rule_variants.py ml_hgb --variant startup20 \\
+        --seeds 0-19 --out benchmarks/results/hpo_hgb_rule_variants.jsonl
+    .venv/bin/python benchmarks/hpo/rule_variants.py \
+        --summary benchmarks/results/hpo_hgb_rule_variants.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2] / "shared" / "bench"))
+sys.path.insert(0, str(HERE.parents[1] / "src"))
+sys.path.insert(0, str(HERE))
+
+import hpo_anchor  # noqa: E402
+import numpy as np  # noqa: E402
+import runtrack_adapter  # noqa: E402
+import scipy.stats  # noqa: E402
+from optuna.distributions import IntDistribution  # noqa: E402
+from trials_to_grid import GRID, _seeds  # noqa: E402
+
+from runtrack.sweeps import _auto, _gp  # noqa: E402
+
+
+def _has_int(ctx: _auto.SamplerContext) -> bool:
+    return any(isinstance(d, IntDistribution) for d in _auto._varying(ctx).values())
+
+
+def _phase(change: Callable[[_auto.SamplerContext, str], str]) -> None:
+    base = _auto.auto_phase
+    _auto.auto_phase = lambda ctx: change(ctx, base(ctx))
+
+
+def _warp(kind: str) -> None:
+    impl = _gp.EngineGPSampler._sample_relative_impl
+
+    def warped(self: Any, study: Any, complete: list[Any], running: Any, space: Any) -> Any:
+        y = np.array([t.value for t in complete], dtype=float)
+        if len(study.directions) == 1 and len(y) >= 3 and y.std() > 0:
+            if kind == "yj":
+                w = scipy.stats.yeojohnson((y - y.mean()) / y.std())[0]
+            else:
+                w = scipy.stats.norm.ppf((scipy.stats.rankdata(y) - 0.5) / len(y))
+            copies = []
+            for t, v in zip(complete, w, strict=True):
+                c = copy.copy(t)
+                c.values = [float(v)]
+                copies.append(c)
+            complete = copies
+        return impl(self, study, complete, running, space)
+
+    _gp.EngineGPSampler._sample_relative_impl = warped  # type: ignore[method-assign]
+
+
+def apply(variant: str) -> None:
+    """Patch the rule for ``variant`` (see the module docs)."""
+    m = re.fullmatch(r"([a-z-]+?)-?(\d*)", variant)
+    if m is None:
+        raise SystemExit(f"unknown variant {variant!r}")
+    kind, k = m.group(1), int(m.group(2) or 0)
+    if kind == "base":
+        return
+    if kind == "startup":
+        _auto.N_STARTUP = k
+    elif kind == "sobol":
+        _auto.N_STARTUP = k
+        _phase(lambda ctx, p: "qmc" if p == "gp" and ctx.number < k else p)
+    elif kind == "warp-yj":
+        _warp("yj")
+    elif kind == "warp-rank":
+        _warp("rank")
+    elif kind == "deterministic":
+        make_gp = _auto._gp
+
+        def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
+            s = make_gp(ctx, seed)
+            s._deterministic = True
+            return s
+
+        _auto._gp = gp
+    elif kind == "alt-tpe":
+        _phase(
+            lambda ctx, p: (
+                "tpe" if p == "gp" and _has_int(ctx) and ctx.number >= k and ctx.number % 2 else p
+            )
+        )
+    elif kind == "tpe-after":
+        _phase(lambda ctx, p: "tpe" if p == "gp" and _has_int(ctx) and ctx.number >= k else p)
+    elif kind == "cma-after":
+        gp_end = _auto._gp_end
+
+        def end(ctx: _auto.SamplerContext, n: int) -> int:
+            e = gp_end(ctx, n)
+            return min(e, k) if _has_int(ctx) else e
+
+        _auto._gp_end = end
+    else:
+        raise SystemExit(f"unknown variant {variant!r}")
+
+
+def summary(path: str) -> None:
+    """Per variant: seeds run, how many matched the grid, and the median trials to match,
+    beside ``base`` on the same seeds (runs that never matched count as infinite)."""
+    by: dict[str, dict[int, float]] = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        got = r["trials_to_grid"]
+        by.setdefault(r["variant"], {})[r["seed"]] = float("inf") if got is None else got
+    base = by.get("base", {})
+    print("| variant | seeds | matched | median trials | base on the same seeds |")
+    print("|---|---|---|---|---|")
+    for name, runs in by.items():
+        seeds = sorted(runs)
+        same = [base[s] for s in seeds if s in base]
+        ref = f"{statistics.median(same):g}" if len(same) == len(seeds) else "-"
+        matched = sum(v != float("inf") for v in runs.values())
+        print(
+            f"| {name} | {seeds[0]}-{seeds[-1]} ({len(seeds)}) | {matched} "
+            f"| {statistics.median(runs.values()):g} | {ref} |"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("objective", nargs="?", choices=sorted(GRID))
+    ap.add_argument("--summary", metavar="JSONL", help="print the table of a results file")
+    ap.add_argument("--variant", default="base")
+    ap.add_argument("--seeds", default="0-19")
+    ap.add_argument("--cap", type=int, default=150, help="give up after this many trials")
+    ap.add_argument("--out", default=None, help="a JSON-lines file (appended)")
+    args = ap.parse_args(argv)
+    if args.summary:
+        summary(args.summary)
+        return 0
+    if args.objective is None:
+        ap.error("an objective is needed (or --summary)")
+    apply(args.variant)
+    obj = hpo_anchor.OBJECTIVES[args.objective]
+    found: list[float] = []
+    for seed in _seeds(args.seeds):
+        adapter = runtrack_adapter.make(obj["space"], seed=seed, budget=200)
+        t0, reached, best = time.time(), None, float("inf")
+        for i in range(args.cap):
+            params = adapter.suggest(obj["space"])
+            value, _ = obj["fn"](params)
+            adapter.report(params, value)
+            best = min(best, value)
+            if value <= GRID[args.objective]:
+                reached = i + 1
+                break
+        adapter.close()
+        row = {
+            "objective": args.objective,
+            "variant": args.variant,
+            "seed": seed,
+            "trials_to_grid": reached,
+            "best": best,
+            "cap": args.cap,
+            "wall_s": round(time.time() - t0, 1),
+        }
+        print(json.dumps(row), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        found.append(reached if reached is not None else float("inf"))
+    print(json.dumps({"variant": args.variant, "median": statistics.median(found)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
