@@ -35,7 +35,6 @@ import os
 import re
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,16 +42,13 @@ from typing import Any
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2] / "shared" / "bench"))
 sys.path.insert(0, str(HERE.parents[1] / "src"))
 sys.path.insert(0, str(HERE))
 
-import hpo_anchor  # noqa: E402
 import numpy as np  # noqa: E402
-import runtrack_adapter  # noqa: E402
 import scipy.stats  # noqa: E402
 from optuna.distributions import IntDistribution  # noqa: E402
-from trials_to_grid import GRID, _seeds  # noqa: E402
+from trials_to_grid import GRID, _seeds, search  # noqa: E402
 
 from runtrack.sweeps import _auto, _gp  # noqa: E402
 
@@ -170,29 +166,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.objective is None:
         ap.error("an objective is needed (or --summary)")
     apply(args.variant)
-    obj = hpo_anchor.OBJECTIVES[args.objective]
     found: list[float] = []
     for seed in _seeds(args.seeds):
-        adapter = runtrack_adapter.make(obj["space"], seed=seed, budget=200)
-        t0, reached, best = time.time(), None, float("inf")
-        for i in range(args.cap):
-            params = adapter.suggest(obj["space"])
-            value, _ = obj["fn"](params)
-            adapter.report(params, value)
-            best = min(best, value)
-            if value <= GRID[args.objective]:
-                reached = i + 1
-                break
-        adapter.close()
+        got = search(args.objective, seed, args.cap)
         row = {
             "objective": args.objective,
             "variant": args.variant,
             "seed": seed,
-            "trials_to_grid": reached,
-            "best": best,
+            "trials_to_grid": got["trials_to_grid"],
+            "best": got["best"],
             "cap": args.cap,
-            "wall_s": round(time.time() - t0, 1),
+            "wall_s": got["wall_s"],
         }
+        reached = row["trials_to_grid"]
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:

@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -48,6 +49,32 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
+def search(objective: str, seed: int, cap: int, *, full: bool = False) -> dict[str, Any]:
+    """One seed of auto (the engine's samplers, in memory) on ``objective``: the trial that
+    first matched the grid's best (None if none of ``cap`` did), and the best value."""
+    obj = hpo_anchor.OBJECTIVES[objective]
+    adapter = runtrack_adapter.make(obj["space"], seed=seed, budget=200)
+    t0, reached, best = time.time(), None, float("inf")
+    for i in range(cap):
+        params = adapter.suggest(obj["space"])
+        value, _ = obj["fn"](params)
+        adapter.report(params, value)
+        best = min(best, value)
+        if value <= GRID[objective] and reached is None:
+            reached = i + 1
+            if not full:
+                break
+    adapter.close()
+    return {
+        "objective": objective,
+        "seed": seed,
+        "trials_to_grid": reached,
+        "best": best,
+        "trials": i + 1,
+        "wall_s": round(time.time() - t0, 1),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("objective", choices=sorted(GRID))
@@ -60,33 +87,14 @@ def main() -> int:
     )
     ap.add_argument("--out", default=None, help="a JSON-lines file (appended)")
     args = ap.parse_args()
-    obj = hpo_anchor.OBJECTIVES[args.objective]
     found: list[float] = []
     for seed in _seeds(args.seeds):
-        adapter = runtrack_adapter.make(obj["space"], seed=seed, budget=200)
-        t0, reached, best = time.time(), None, float("inf")
-        for i in range(args.cap):
-            params = adapter.suggest(obj["space"])
-            value, _ = obj["fn"](params)
-            adapter.report(params, value)
-            best = min(best, value)
-            if value <= GRID[args.objective] and reached is None:
-                reached = i + 1
-                if not args.full:
-                    break
-        adapter.close()
-        row = {
-            "objective": args.objective,
-            "seed": seed,
-            "trials_to_grid": reached,
-            "best": best,
-            "trials": i + 1,
-            "wall_s": round(time.time() - t0, 1),
-        }
+        row = search(args.objective, seed, args.cap, full=args.full)
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")
+        reached = row["trials_to_grid"]
         found.append(reached if reached is not None else float("inf"))
     print(json.dumps({"median_trials_to_grid": statistics.median(found), "n": len(found)}))
     return 0
