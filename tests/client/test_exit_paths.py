@@ -17,6 +17,13 @@ import runtrack
 from _support import subprocess_env
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: Ctrl-C raises KeyboardInterrupt, as in a script started
+    from a terminal, even when these tests run in a background job (a shell without job
+    control starts those with SIGINT ignored, and the child would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
     code = "import runtrack, time, sys\n" + textwrap.dedent(body)
     child = subprocess.Popen(
@@ -25,10 +32,22 @@ def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_terminal,
     )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     return child, run_id
+
+
+def _wait(child: subprocess.Popen[str]) -> tuple[str, str]:
+    """The child's output once it exits; killed (and its pipes closed) if it has not
+    within 60 s."""
+    try:
+        return child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        _, err = child.communicate()
+        pytest.fail(f"the process did not exit within 60 s; its stderr:\n{err[-3000:]}")
 
 
 def _run(tmp_path: Path, run_id: str) -> runtrack.RunView:
@@ -49,7 +68,7 @@ def test_signal_ends_the_run_as_killed(tmp_path: Path, sig: int, status: str) ->
     child, run_id = _start(tmp_path, LOOP)
     time.sleep(1.0)
     os.kill(child.pid, sig)
-    _, _err = child.communicate(timeout=60)
+    _, _err = _wait(child)
     assert child.returncode != 0
     r = _run(tmp_path, run_id)
     assert r.status == status
@@ -71,7 +90,7 @@ def test_uncaught_exception_fails_the_run_with_its_traceback(tmp_path: Path) -> 
         train()
     """,
     )
-    _, err = child.communicate(timeout=60)
+    _, err = _wait(child)
     assert child.returncode == 1 and "diverged at step 7" in err  # traceback still printed
     r = _run(tmp_path, run_id)
     assert r.status == "failed"
@@ -89,7 +108,7 @@ def test_script_that_never_calls_finish_ends_finished(tmp_path: Path) -> None:
         print("done; bye")
     """,
     )
-    _out, _ = child.communicate(timeout=60)
+    _out, _ = _wait(child)
     assert child.returncode == 0
     r = _run(tmp_path, run_id)
     assert r.status == "finished" and r.metrics["x"].count == 100
@@ -108,6 +127,6 @@ def test_sys_exit_with_an_error_code_fails_the_run(tmp_path: Path) -> None:
             sys.exit(3)
     """,
     )
-    child.communicate(timeout=60)
+    _wait(child)
     assert child.returncode == 3
     assert _run(tmp_path, run_id).status == "failed"
