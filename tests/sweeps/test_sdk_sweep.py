@@ -267,3 +267,55 @@ def test_trials_in_one_process_share_one_git_capture(
         pass
     assert len(calls) == 2
     assert api.run(run.id).provenance["git"]["commit"] in commits
+
+
+def _progress_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("runtrack: trial ")]
+
+
+def test_progress_shows_the_sweep_best_not_only_this_agents(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two agents on one sweep: the first finds loss 0.0; the second, whose own trials are
+    all worse, still reports the sweep's best."""
+    monkeypatch.delenv("RUNTRACK_QUIET", raising=False)
+    s = spec(
+        parameters={"x": {"distribution": "uniform", "min": -2.0, "max": 2.0}},
+        budget={"trials": 6},
+    )
+    first = runtrack.sweep(s, lambda run: 0.0, count=2)
+    capsys.readouterr()
+    second = runtrack.sweep(first.id, lambda run: 5.0 + run.config["x"] ** 2)
+    err = capsys.readouterr().err
+    lines = _progress_lines(err)
+    assert len(lines) == 4 and second.record.counts["complete"] == 6, err
+    # the sweep's best is read on the agent's first trial, then every few seconds
+    assert all("(best 0)" in line for line in lines), lines
+
+
+def test_progress_respects_runtrack_quiet(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = spec(budget={"trials": 2})
+    monkeypatch.setenv("RUNTRACK_QUIET", "1")  # the suite's default too (conftest)
+    runtrack.sweep(s, lambda run: 1.0)
+    assert _progress_lines(capsys.readouterr().err) == []
+    monkeypatch.delenv("RUNTRACK_QUIET")
+    got = runtrack.sweep(spec(budget={"trials": 2}), lambda run: 1.0)
+    assert len(_progress_lines(capsys.readouterr().err)) == 2
+    assert got.record.counts["complete"] == 2
+
+
+def test_progress_survives_a_failed_read_of_the_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    from runtrack.errors import StoreUnavailableError
+    from runtrack.sweeps.agent import _Progress
+
+    def broken() -> float | None:
+        raise StoreUnavailableError("server unreachable")
+
+    p = _Progress("sw", None, "loss", "minimize", quiet=False, sweep_best=broken)
+    trial = SweepTrial("sw", 0, "r", "complete", {}, (2.5,), (), None, None, None)
+    p.trial(trial, "complete", [2.5], 0.1)
+    assert _progress_lines(capsys.readouterr().err) == [
+        "runtrack: trial 0: complete loss=2.5 (best 2.5) in 0.1 s"
+    ]

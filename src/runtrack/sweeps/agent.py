@@ -135,9 +135,22 @@ class _Beat:
 class _Progress:
     """One line per trial (and a bar on a terminal)."""
 
-    def __init__(self, sweep_id: str, count: int | None, metric: str, goal: str, quiet: bool):
+    #: seconds between two reads of the sweep's best (other agents' trials count too)
+    REFRESH_EVERY = 2.0
+
+    def __init__(
+        self,
+        sweep_id: str,
+        count: int | None,
+        metric: str,
+        goal: str,
+        quiet: bool,
+        sweep_best: Callable[[], float | None] | None = None,
+    ):
         self.metric, self.goal, self.quiet = metric, goal, quiet
         self.best: float | None = None
+        self._sweep_best = sweep_best
+        self._read_at = -math.inf
         self._bar: Any = None
         self._task: Any = None
         if not quiet and sys.stderr.isatty():
@@ -155,13 +168,29 @@ class _Progress:
             self._task = self._bar.add_task("", total=count)
             self._bar.start()
 
+    def _offer(self, v: float | None) -> None:
+        if v is None or not math.isfinite(v):
+            return
+        if self.best is None or (v < self.best if self.goal == "minimize" else v > self.best):
+            self.best = v
+
     def trial(self, t: SweepTrial, state: str, values: list[float] | None, secs: float) -> None:
         v = values[0] if values else None
-        better = v is not None and state == "complete" and math.isfinite(v)
-        if better and (
-            self.best is None or (v < self.best if self.goal == "minimize" else v > self.best)  # type: ignore[operator]
+        if state == "complete":
+            self._offer(v)
+        now = time.monotonic()
+        if (
+            self._sweep_best is not None
+            and not self.quiet
+            and now - self._read_at >= self.REFRESH_EVERY
         ):
-            self.best = v
+            # the best of the whole sweep, other agents' trials included (read at most
+            # every REFRESH_EVERY seconds: it reads every trial of the sweep)
+            self._read_at = now
+            try:
+                self._offer(self._sweep_best())
+            except RuntrackError as exc:  # a display detail: never stop the agent for it
+                log.debug("runtrack: could not read the sweep's best: %s", exc)
         shown = "" if v is None else f" {self.metric}={v:.6g}"
         best = "" if self.best is None else f" (best {self.best:.6g})"
         line = f"trial {t.number}: {state}{shown}{best} in {secs:.1f} s"
@@ -186,10 +215,18 @@ def _loop(
 
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValidationError(f"count {count!r} must be a positive integer")
+    from ..settings import load
+
     sweep = store.get_sweep(sweep_id)
     spec = sweep.spec.to_dict()
     result = AgentResult(sweep_id)
-    progress = _Progress(sweep_id, count, sweep.metric, sweep.goal, quiet)
+
+    def sweep_best() -> float | None:
+        best = store.get_sweep(sweep_id).best
+        return None if best is None else best.value
+
+    quiet = quiet or load().quiet
+    progress = _Progress(sweep_id, count, sweep.metric, sweep.goal, quiet, sweep_best)
     user, host = _user(), _host()
     try:
         while count is None or result.count < count:
