@@ -8,7 +8,10 @@ path: ask (the trial's run created store-side), the run resumed in the agent, ``
 Throughput is completed trials over the wall time from the first agent's start to the
 last one's end; the agents load their libraries (torch for GP) and open the store before
 a barrier, so process start-up is not counted, as in the anchor harness. Embedded SQLite store by
-default; ``--url`` for a team server. Usage::
+default; ``--url`` for a team server. ``--command``: what ``runtrack agent SWEEP`` does
+instead, a child process per trial (``trial_child.py``: ``runtrack.init()``, the 50 ms
+objective, ``run.log``), so each trial also pays a Python start-up and a store connection.
+Usage::
 
     .venv/bin/python benchmarks/hpo/agents.py --trials 100 --reps 3 \\
         --out benchmarks/results/hpo_agents.json
@@ -38,9 +41,12 @@ sys.path.insert(0, str(HERE.parent))
 from overhead import SPEC, hartmann6  # noqa: E402
 
 METHOD = os.environ.get("RUNTRACK_BENCH_METHOD", "auto")
+CHILD = HERE.parent / "trial_child.py"
 
 
-def _agent(env: dict[str, str], sweep_id: str, sleep: float, barrier: Any, q: Any) -> None:
+def _agent(
+    env: dict[str, str], sweep_id: str, sleep: float, command: bool, barrier: Any, q: Any
+) -> None:
     os.environ.update(env)
     import runtrack
 
@@ -69,12 +75,20 @@ def _agent(env: dict[str, str], sweep_id: str, sleep: float, barrier: Any, q: An
         return v
 
     t0, c0 = time.time(), time.process_time()
-    runtrack.sweep(sweep_id, fn)
+    if command:
+        from runtrack.sweeps.agent import run_command_trials
+
+        run_command_trials(runtrack.Api().store, sweep_id, quiet=True)
+    else:
+        runtrack.sweep(sweep_id, fn)
     q.put((t0, time.time(), time.process_time() - c0))
 
 
-def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path) -> dict[str, Any]:
+def one_case(
+    workers: int, trials: int, sleep: float, url: str | None, tmp: Path, command: bool = False
+) -> dict[str, Any]:
     env = {
+        "RUNTRACK_BENCH_SLEEP": str(sleep),
         "RUNTRACK_DIR": str(tmp / "rt"),
         "RUNTRACK_QUIET": "1",
         "RUNTRACK_SYSTEM_METRICS_INTERVAL": "0",
@@ -85,12 +99,16 @@ def one_case(workers: int, trials: int, sleep: float, url: str | None, tmp: Path
     import runtrack
 
     api = runtrack.Api()
-    sw = api.create_sweep(dict(SPEC, method=METHOD, budget={"trials": trials}), project="bench")
+    spec = dict(SPEC, method=METHOD, budget={"trials": trials})
+    if command:
+        spec["command"] = [sys.executable, str(CHILD)]
+    sw = api.create_sweep(spec, project="bench")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     barrier = ctx.Barrier(workers)
     procs = [
-        ctx.Process(target=_agent, args=(env, sw.id, sleep, barrier, q)) for _ in range(workers)
+        ctx.Process(target=_agent, args=(env, sw.id, sleep, command, barrier, q))
+        for _ in range(workers)
     ]
     for p in procs:
         p.start()
@@ -126,12 +144,15 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--url", default=None, help="a team server (else the embedded store)")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--command", action="store_true", help="a child process per trial (runtrack agent)"
+    )
     args = ap.parse_args()
     runs: list[dict[str, Any]] = []
     for rep in range(args.reps):
         for workers in (1, 2):
             with tempfile.TemporaryDirectory(prefix="hpo-agents-") as tmp:
-                r = one_case(workers, args.trials, args.sleep, args.url, Path(tmp))
+                r = one_case(workers, args.trials, args.sleep, args.url, Path(tmp), args.command)
             r["rep"] = rep
             runs.append(r)
             print(json.dumps(r), file=sys.stderr)
@@ -140,6 +161,7 @@ def main() -> int:
     ratios = [b / a for a, b in zip(one, two, strict=True)]
     summary = {
         "store": args.url or "embedded SQLite",
+        "trial": "a child process (runtrack agent)" if args.command else "a function",
         "objective_s": args.sleep,
         "trials": args.trials,
         "trials_per_s_1_agent_median": statistics.median(one),

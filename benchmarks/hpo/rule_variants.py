@@ -16,6 +16,10 @@ variants:
 ``alt-tpeK``        from trial K, every other trial by TPE (multivariate)
 ``tpe-afterK``      TPE from trial K
 ``cma-afterK``      CMA-ES from the best trial (auto's refinement for float spaces) from K
+``prior-dsp``       GP's lengthscale prior: log-normal scaled with the dimension (Hvarfner et
+                    al. 2024, BoTorch's default) instead of Optuna's, which holds every
+                    lengthscale near 1 and so keeps irrelevant parameters "uncertain"
+``prior-long``      Optuna's lengthscale prior without its penalty on long lengthscales
 ==================  =====================================================================
 
 Usage (appends one JSON line per seed)::
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import re
 import statistics
@@ -83,6 +88,29 @@ def _warp(kind: str) -> None:
     _gp.EngineGPSampler._sample_relative_impl = warped  # type: ignore[method-assign]
 
 
+def _prior(kind: str) -> None:
+    import torch
+
+    def log_prior(gpr: Any) -> Any:
+        isl = gpr.inverse_squared_lengthscales
+        if kind == "dsp":
+            mu, sigma = math.sqrt(2) + 0.5 * math.log(len(isl)), math.sqrt(3)
+            ls = -(-0.5 * torch.log(isl) - mu).square().sum() / (2 * sigma**2)
+        else:
+            ls = -(0.1 * isl).sum()
+        scale, noise = gpr.kernel_scale, gpr.noise_var
+        return ls + (torch.log(scale) - scale) + (0.1 * torch.log(noise) - 30 * noise)
+
+    make_gp = _auto._gp
+
+    def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
+        s = make_gp(ctx, seed)
+        s._log_prior = log_prior
+        return s
+
+    _auto._gp = gp
+
+
 def apply(variant: str) -> None:
     """Patch the rule for ``variant`` (see the module docs)."""
     m = re.fullmatch(r"([a-z-]+?)-?(\d*)", variant)
@@ -117,6 +145,8 @@ def apply(variant: str) -> None:
         )
     elif kind == "tpe-after":
         _phase(lambda ctx, p: "tpe" if p == "gp" and _has_int(ctx) and ctx.number >= k else p)
+    elif kind in ("prior-dsp", "prior-long"):
+        _prior(kind[6:])
     elif kind == "cma-after":
         gp_end = _auto._gp_end
 
