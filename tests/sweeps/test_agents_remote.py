@@ -88,6 +88,13 @@ def test_two_agents_share_a_sweep_exactly(tmp_path: Path, server: LiveServer) ->
 
 def test_an_agent_killed_mid_trial_leaves_it_failed(tmp_path: Path, server: LiveServer) -> None:
     store = RestStore(server.url)
+    try:
+        _killed_agent_case(tmp_path, server, store)
+    finally:
+        store.close()
+
+
+def _killed_agent_case(tmp_path: Path, server: LiveServer, store: RestStore) -> None:
     sw = store.create_sweep("team", spec(4), actor="ci")
     slow = agent(tmp_path, server.url, sw.id, "slow", TRIAL_SLEEP="60")
     try:
@@ -107,11 +114,18 @@ def test_an_agent_killed_mid_trial_leaves_it_failed(tmp_path: Path, server: Live
     fast = agent(tmp_path, server.url, sw.id, "fast")
     _out, err = fast.communicate(timeout=240)
     assert fast.returncode == 0, err[-3000:]
-    trials = {t.number: t for t in store.sweep_trials(sw.id)}
+    # the fast agent may run the other 3 trials before the killed one's run has gone
+    # 3 s (RUNTRACK_CRASH_AFTER) without a beat; it then stops, the budget handed out,
+    # and the next read of the sweep settles the dead trial (no agent needs to ask again)
+    deadline = time.monotonic() + 30
+    while True:
+        trials = {t.number: t for t in store.sweep_trials(sw.id)}
+        if trials[killed.number].state != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert trials[killed.number].state == "failed"
     assert trials[killed.number].error, "a failed trial says why"
     assert [t.state for n, t in sorted(trials.items()) if n != killed.number] == ["complete"] * 3
     final = store.get_sweep(sw.id)
     assert final.status == "finished" and final.budget_used == 4
     assert final.counts == {"failed": 1, "complete": 3}
-    store.close()

@@ -68,3 +68,48 @@ def test_time_and_patience_budgets(tmp_path: Path) -> None:
     assert got.budget_used == 5
     assert loss({"x": 0.5, "model.depth": 0}) == 0.0
     store.close()
+
+
+def test_reads_settle_a_dead_agents_trial_when_no_agent_asks_again(tmp_path: Path) -> None:
+    """Every agent is gone: the last trial's agent died, the others ran out of budget.
+    Reading the sweep fails that trial and finishes the sweep, as an ask would."""
+    clock = Clock()
+    store = SqlStore(
+        f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
+    )
+    sw = store.create_sweep("p", quad_spec(budget={"trials": 2}), actor="a")
+    done = store.sweep_ask(sw.id, user="a", host="h")
+    lost = store.sweep_ask(sw.id, user="a", host="gone")
+    assert done is not None and done.run_id and lost is not None and lost.run_id
+    store.sweep_tell(sw.id, done.run_id, values=[loss(dict(done.params))])
+    assert store.sweep_ask(sw.id, user="a", host="h") is None  # the budget is handed out
+    assert store.get_sweep(sw.id).status == "running"  # the lost trial is still alive
+    assert {t.state for t in store.sweep_trials(sw.id)} == {"complete", "running"}
+
+    clock.now += 31  # no beat for the lost trial's run: crashed
+    trials = {t.number: t for t in store.sweep_trials(sw.id)}
+    assert trials[lost.number].state == "failed"
+    assert "beating" in (trials[lost.number].error or "")
+    got = store.get_sweep(sw.id)
+    assert got.status == "finished" and got.budget_used == 2
+    assert got.counts == {"complete": 1, "failed": 1}
+    assert got.best is not None and got.best.number == done.number
+    store.close()
+
+
+def test_a_read_queues_the_retry_of_a_dead_agents_trial(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqlStore(
+        f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
+    )
+    sw = store.create_sweep("p", quad_spec(retries=1, budget={"trials": 1}), actor="a")
+    lost = store.sweep_ask(sw.id, user="a", host="gone")
+    assert lost is not None and lost.run_id is not None
+    clock.now += 31
+    got = store.get_sweep(sw.id)
+    assert got.status == "running"  # a retry waits for the next agent
+    trials = store.sweep_trials(sw.id)
+    assert [(t.state, t.retry_of) for t in trials] == [("failed", None), ("waiting", 0)]
+    retry = store.sweep_ask(sw.id, user="a", host="h")
+    assert retry is not None and dict(retry.params) == dict(lost.params)
+    store.close()

@@ -450,6 +450,24 @@ class SweepEngine:
         self._locked(sweep_id, "stopping a sweep", go)
 
     # -- liveness, budget and the end of a sweep ------------------------------------------
+    def settle(self, sweep_id: str) -> None:
+        """What the next ask would do first, without asking: fail the trials whose run
+        died (or retry them), and finish the sweep if that spent its budget. For reads of
+        a sweep whose agents are all gone, which would otherwise show a dead agent's
+        trial running for ever."""
+
+        def go(c: Cached, t: SweepTx) -> None:
+            row = t.sweep_row()
+            if row["status"] != "running":
+                return
+            now = t.now()
+            c.settled_at = float("-inf")  # asked for: not subject to SETTLE_EVERY
+            settle_dead(c, t, now)
+            reason = exhausted(c, row, now)
+            if reason is not None:
+                maybe_finish(c, t, reason)
+
+        self._locked(sweep_id, "settling a sweep's trials", go)
 
 
 _ENGINES_LOCK = threading.Lock()

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from ...entities import (
@@ -29,6 +29,9 @@ from ._create import check_spec
 from ._facade import SqlFacade
 from ._records import effective_summary, loads, unpack_metrics
 from .schema import projects, runs, sweep_trials, sweeps
+
+#: a trial's run in one of these states has no agent left to tell its outcome
+_DEAD_RUN_STATES = ("crashed", "failed", "killed")
 
 if TYPE_CHECKING:
     from ...sweeps.engine import RunState
@@ -236,8 +239,32 @@ class SweepMethods(SqlFacade):
         )
         return [trial_from_row(dict(r), sweep_id) for r in conn.execute(q).mappings()]
 
+    def _settle_dead_trials(self, sweep_id: str) -> None:
+        """Before a read: trials whose run died (crashed, failed, killed, deleted) are
+        settled as the next ask would settle them, so a sweep whose agents are all gone
+        does not show a dead agent's trial running for ever. One indexed query when no
+        trial needs it."""
+        from ...sweeps.engine import engine_of
+
+        self._sweep_stale()  # runs gone silent are crashed first
+
+        def dead(conn: Connection) -> bool:
+            st = sweep_trials.c
+            q = (
+                select(st.number)
+                .select_from(sweep_trials.outerjoin(runs, runs.c.id == st.run_id))
+                .where(st.sweep_id == sweep_id, st.state == "running", st.run_id.is_not(None))
+                .where(or_(runs.c.id.is_(None), runs.c.status.in_(_DEAD_RUN_STATES)))
+                .limit(1)
+            )
+            return conn.execute(q).first() is not None
+
+        if self._read("reading a sweep", dead):
+            engine_of(self).settle(sweep_id)
+
     def get_sweep(self, sweep_id: str) -> Sweep:
         _check_sweep_id(sweep_id)
+        self._settle_dead_trials(sweep_id)
 
         def go(conn: Connection) -> Sweep:
             rows = self._sweep_rows(conn, sweeps.c.id == sweep_id)
@@ -265,6 +292,7 @@ class SweepMethods(SqlFacade):
 
     def sweep_trials(self, sweep_id: str) -> list[SweepTrial]:
         _check_sweep_id(sweep_id)
+        self._settle_dead_trials(sweep_id)
 
         def go(conn: Connection) -> list[SweepTrial]:
             if conn.execute(select(sweeps.c.id).where(sweeps.c.id == sweep_id)).first() is None:
