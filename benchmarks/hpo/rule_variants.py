@@ -101,11 +101,16 @@ def _prior(kind: str) -> None:
         scale, noise = gpr.kernel_scale, gpr.noise_var
         return ls + (torch.log(scale) - scale) + (0.1 * torch.log(noise) - 30 * noise)
 
+    _set_on_gp("_log_prior", log_prior)
+
+
+def _set_on_gp(attr: str, value: Any) -> None:
+    """Every GP sampler the rule builds gets ``attr`` set to ``value``."""
     make_gp = _auto._gp
 
     def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
         s = make_gp(ctx, seed)
-        s._log_prior = log_prior
+        setattr(s, attr, value)
         return s
 
     _auto._gp = gp
@@ -129,14 +134,7 @@ def apply(variant: str) -> None:
     elif kind == "warp-rank":
         _warp("rank")
     elif kind == "deterministic":
-        make_gp = _auto._gp
-
-        def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
-            s = make_gp(ctx, seed)
-            s._deterministic = True
-            return s
-
-        _auto._gp = gp
+        _set_on_gp("_deterministic", True)
     elif kind == "alt-tpe":
         _phase(
             lambda ctx, p: (

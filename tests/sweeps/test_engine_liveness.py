@@ -18,11 +18,16 @@ class Clock:
         return self.now
 
 
-def test_a_silent_trial_is_failed_and_retried(tmp_path: Path) -> None:
-    clock = Clock()
-    store = SqlStore(
+def _store(tmp_path: Path, clock: Clock) -> SqlStore:
+    """A store on ``clock`` whose runs are crashed 30 s after their last beat."""
+    return SqlStore(
         f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
     )
+
+
+def test_a_silent_trial_is_failed_and_retried(tmp_path: Path) -> None:
+    clock = Clock()
+    store = _store(tmp_path, clock)
     sw = store.create_sweep("p", quad_spec(retries=1, budget={"trials": 2}), actor="a")
     lost = store.sweep_ask(sw.id, user="a", host="gone")
     assert lost is not None and lost.run_id is not None
@@ -74,9 +79,7 @@ def test_reads_settle_a_dead_agents_trial_when_no_agent_asks_again(tmp_path: Pat
     """Every agent is gone: the last trial's agent died, the others ran out of budget.
     Reading the sweep fails that trial and finishes the sweep, as an ask would."""
     clock = Clock()
-    store = SqlStore(
-        f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
-    )
+    store = _store(tmp_path, clock)
     sw = store.create_sweep("p", quad_spec(budget={"trials": 2}), actor="a")
     done = store.sweep_ask(sw.id, user="a", host="h")
     lost = store.sweep_ask(sw.id, user="a", host="gone")
@@ -99,9 +102,7 @@ def test_reads_settle_a_dead_agents_trial_when_no_agent_asks_again(tmp_path: Pat
 
 def test_a_read_queues_the_retry_of_a_dead_agents_trial(tmp_path: Path) -> None:
     clock = Clock()
-    store = SqlStore(
-        f"sqlite:///{tmp_path / 'rt.db'}", auto_upgrade=True, crash_after=30, clock=clock
-    )
+    store = _store(tmp_path, clock)
     sw = store.create_sweep("p", quad_spec(retries=1, budget={"trials": 1}), actor="a")
     lost = store.sweep_ask(sw.id, user="a", host="gone")
     assert lost is not None and lost.run_id is not None
