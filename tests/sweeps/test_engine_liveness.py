@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from runtrack.errors import StoreUnavailableError
 from runtrack.store.sql.store import SqlStore
 from runtrack.testing.sweep_contract import loss, quad_spec
 
@@ -113,4 +116,28 @@ def test_a_read_queues_the_retry_of_a_dead_agents_trial(tmp_path: Path) -> None:
     assert [(t.state, t.retry_of) for t in trials] == [("failed", None), ("waiting", 0)]
     retry = store.sweep_ask(sw.id, user="a", host="h")
     assert retry is not None and dict(retry.params) == dict(lost.params)
+    store.close()
+
+
+def test_a_read_answers_when_settling_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from runtrack.sweeps.engine import SweepEngine
+
+    def busy(self: SweepEngine, sweep_id: str) -> None:
+        raise StoreUnavailableError("database is locked")
+
+    clock = Clock()
+    store = _store(tmp_path, clock)
+    sw = store.create_sweep("p", quad_spec(budget={"trials": 1}), actor="a")
+    lost = store.sweep_ask(sw.id, user="a", host="gone")
+    assert lost is not None
+    clock.now += 31
+    monkeypatch.setattr(SweepEngine, "settle", busy)
+    with caplog.at_level("WARNING", logger="runtrack"):
+        got = store.get_sweep(sw.id)
+    assert got.status == "running" and got.counts == {"running": 1}
+    assert "could not settle" in caplog.text and "database is locked" in caplog.text
+    monkeypatch.undo()
+    assert store.get_sweep(sw.id).status == "finished"
     store.close()

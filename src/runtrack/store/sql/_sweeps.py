@@ -8,6 +8,7 @@ The search itself (Optuna's ask/tell, pruning, budgets, dead trials) is
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,12 +24,14 @@ from ...entities import (
     SweepTrial,
     utc_from_timestamp,
 )
-from ...errors import SweepNotFoundError, ValidationError
+from ...errors import StoreError, SweepNotFoundError, ValidationError
 from ...validation import check_existing_run_id, check_metric_value, check_project, check_step
 from ._create import check_spec
 from ._facade import SqlFacade
 from ._records import effective_summary, loads, unpack_metrics
 from .schema import projects, runs, sweep_trials, sweeps
+
+log = logging.getLogger("runtrack")
 
 #: a trial's run in one of these states has no agent left to tell its outcome
 _DEAD_RUN_STATES = ("crashed", "failed", "killed")
@@ -260,7 +263,10 @@ class SweepMethods(SqlFacade):
             return conn.execute(q).first() is not None
 
         if self._read("reading a sweep", dead):
-            engine_of(self).settle(sweep_id)
+            try:
+                engine_of(self).settle(sweep_id)
+            except StoreError as exc:  # the read the caller asked for still answers
+                log.warning("runtrack: could not settle sweep %s's dead trials: %s", sweep_id, exc)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
         _check_sweep_id(sweep_id)
