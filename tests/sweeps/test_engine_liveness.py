@@ -98,6 +98,7 @@ def test_reads_settle_a_dead_agents_trial_when_no_agent_asks_again(tmp_path: Pat
     assert "beating" in (trials[lost.number].error or "")
     got = store.get_sweep(sw.id)
     assert got.status == "finished" and got.budget_used == 2
+    assert got.stop_reason == "budget of 2 trials spent"
     assert got.counts == {"complete": 1, "failed": 1}
     assert got.best is not None and got.best.number == done.number
     store.close()
@@ -139,5 +140,6 @@ def test_a_read_answers_when_settling_fails(
     assert got.status == "running" and got.counts == {"running": 1}
     assert "could not settle" in caplog.text and "database is locked" in caplog.text
     monkeypatch.undo()
-    assert store.get_sweep(sw.id).status == "finished"
+    got = store.get_sweep(sw.id)
+    assert got.status == "finished" and got.stop_reason == "budget of 1 trial spent"
     store.close()
