@@ -319,3 +319,17 @@ def test_progress_survives_a_failed_read_of_the_sweep(capsys: pytest.CaptureFixt
     assert _progress_lines(capsys.readouterr().err) == [
         "runtrack: trial 0: complete loss=2.5 (best 2.5) in 0.1 s"
     ]
+
+
+def test_start_up_trials_are_recorded_as_random() -> None:
+    """GP's first 10 trials are drawn at random; the trials' sampler says so."""
+    s = spec(
+        parameters={
+            "x": {"distribution": "uniform", "min": -2.0, "max": 2.0},
+            "y": {"distribution": "uniform", "min": -2.0, "max": 2.0},
+        },
+        budget={"trials": 12},
+        method="gp",
+    )
+    got = runtrack.sweep(s, lambda run: run.config["x"] ** 2 + run.config["y"] ** 2)
+    assert [t.sampler for t in got.trials()] == ["random"] * 10 + ["gp"] * 2

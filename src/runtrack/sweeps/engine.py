@@ -307,6 +307,10 @@ class SweepEngine:
                 return d.to_external_repr(d.to_internal_repr(v))
 
             out = spec_mod.choose(c.spec, pick)
+        if not relative and not frozen.params and name not in ("random", "grid"):
+            # a model-based sampler's start-up trials are drawn at random (its independent
+            # sampler): the trial's record says so rather than naming the model
+            name = "random"
         return name, out
 
     def _ask_waiting(
