@@ -333,3 +333,50 @@ def test_start_up_trials_are_recorded_as_random() -> None:
     )
     got = runtrack.sweep(s, lambda run: run.config["x"] ** 2 + run.config["y"] ** 2)
     assert [t.sampler for t in got.trials()] == ["random"] * 10 + ["gp"] * 2
+
+
+def test_an_agent_waits_to_run_the_retry_of_a_dead_agents_trial(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The budget is handed out, but another agent's trial still runs and `retries`
+    allows a failure to be run again: the agent waits, and when that agent turns out
+    dead (its run crashes), runs the retry and the sweep finishes."""
+    monkeypatch.setenv("RUNTRACK_CRASH_AFTER", "1")
+    monkeypatch.delenv("RUNTRACK_QUIET", raising=False)
+    api = runtrack.Api()
+    s = spec(
+        parameters={"x": {"distribution": "uniform", "min": -2.0, "max": 2.0}},
+        budget={"trials": 2},
+        retries=1,
+    )
+    sw = api.create_sweep(s)
+    lost = api.store.sweep_ask(sw.id, user="other", host="gone")  # never beats again
+    assert lost is not None
+    seen: list[float] = []
+
+    def fn(run: Any) -> float:
+        seen.append(run.config["x"])
+        return run.config["x"] ** 2
+
+    done = runtrack.sweep(sw.id, fn)
+    assert done.record.status == "finished"
+    trials = done.trials()
+    assert [(t.state, t.retry_of) for t in trials] == [
+        ("failed", None),
+        ("complete", None),
+        ("complete", lost.number),
+    ]
+    assert seen[-1] == lost.params["x"]  # the retry ran the lost trial's values
+    assert "waiting for 1 running trial(s) of other agents" in capsys.readouterr().err
+
+
+def test_without_retries_an_agent_does_not_wait_for_other_agents() -> None:
+    api = runtrack.Api()
+    s = spec(parameters={"x": {"distribution": "uniform", "min": -2.0, "max": 2.0}})
+    sw = api.create_sweep(dict(s, budget={"trials": 2}))
+    other = api.store.sweep_ask(sw.id, user="other", host="h")
+    assert other is not None
+    done = runtrack.sweep(sw.id, lambda run: 1.0)
+    assert done.record.status == "running"  # the other agent's trial still runs
+    assert done.record.stop_reason == "budget of 2 trials spent"
+    assert [t.state for t in done.trials()] == ["running", "complete"]

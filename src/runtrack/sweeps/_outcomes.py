@@ -206,8 +206,7 @@ def exhausted(c: Cached, row: Mapping[str, Any], now: float) -> str | None:
     budget = c.spec["budget"]
     counted, _running, waiting = counts(c)
     if "trials" in budget and counted >= budget["trials"] and not waiting:
-        n = budget["trials"]
-        return f"budget of {n} trial{'' if n == 1 else 's'} spent"
+        return spec_mod.trials_budget_reason(c.spec)
     if "seconds" in budget and now - float(row["created_at"]) >= budget["seconds"]:
         return f"time budget of {budget['seconds']:g} s spent"
     patience = budget.get("patience")

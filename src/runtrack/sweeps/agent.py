@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..entities import SweepTrial
+from ..entities import Sweep, SweepTrial
 from ..errors import ConflictError, RuntrackError, TrialPruned, ValidationError
 from . import spec as spec_mod
 from .spec import PLACEHOLDER as _PLACEHOLDER
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from ..store.base import TrackingStore
 
 log = logging.getLogger("runtrack")
+
+#: seconds between two asks of an agent waiting for other agents' trials (retries)
+WAIT_EVERY = 2.0
 
 
 @dataclass
@@ -199,6 +202,12 @@ class _Progress:
         elif not self.quiet:
             print(f"runtrack: {line}", file=sys.stderr, flush=True)
 
+    def note(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(f"runtrack: {text}")
+        elif not self.quiet:
+            print(f"runtrack: {text}", file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
@@ -228,12 +237,27 @@ def _loop(
     quiet = quiet or load().quiet
     progress = _Progress(sweep_id, count, sweep.metric, sweep.goal, quiet, sweep_best)
     user, host = _user(), _host()
+    waited = False
     try:
         while count is None or result.count < count:
             trial = store.sweep_ask(sweep_id, user=user, host=host)
             if trial is None:
-                result.stopped_because = store.get_sweep(sweep_id).stop_reason or "sweep over"
+                now = store.get_sweep(sweep_id)  # a read settles dead agents' trials
+                if _retry_may_come(now):
+                    # the budget is handed out, but a trial still running elsewhere
+                    # would be run again if it failed: wait for it rather than leave
+                    # its retry to no one
+                    if not waited:
+                        progress.note(
+                            f"waiting for {now.counts.get('running', 0)} running trial(s) "
+                            "of other agents (one that fails is run again)"
+                        )
+                    waited = True
+                    time.sleep(WAIT_EVERY)
+                    continue
+                result.stopped_because = now.stop_reason or "sweep over"
                 break
+            waited = False
             t0 = time.monotonic()
             state, values = one(trial, spec)
             progress.trial(trial, state, values, time.monotonic() - t0)
@@ -245,6 +269,17 @@ def _loop(
     finally:
         progress.close()
     return result
+
+
+def _retry_may_come(sweep: Sweep) -> bool:
+    """The budget is handed out while trials run, and a failed one would be retried."""
+    spec = sweep.spec
+    return (
+        sweep.status == "running"
+        and int(spec.get("retries", 0)) > 0
+        and sweep.counts.get("running", 0) > 0
+        and sweep.stop_reason == spec_mod.trials_budget_reason(spec)
+    )
 
 
 def _tell(

@@ -538,6 +538,12 @@ def directions(spec: Mapping[str, Any]) -> list[str]:
     return [m["goal"] for m in spec["metrics"]]
 
 
+def trials_budget_reason(spec: Mapping[str, Any]) -> str | None:
+    """The stop reason of a sweep whose ``budget.trials`` is all handed out."""
+    n = spec["budget"].get("trials")
+    return None if n is None else f"budget of {n} trial{'' if n == 1 else 's'} spent"
+
+
 def objective_names(spec: Mapping[str, Any]) -> list[str]:
     return [m["name"] for m in spec["metrics"]]
 
