@@ -20,6 +20,7 @@ variants:
                     al. 2024, BoTorch's default) instead of Optuna's, which holds every
                     lengthscale near 1 and so keeps irrelevant parameters "uncertain"
 ``prior-long``      Optuna's lengthscale prior without its penalty on long lengthscales
+``localN``          GP's acquisition optimised from N local searches instead of Optuna's 10
 ==================  =====================================================================
 
 Usage (appends one JSON line per seed)::
@@ -143,6 +144,8 @@ def apply(variant: str) -> None:
         )
     elif kind == "tpe-after":
         _phase(lambda ctx, p: "tpe" if p == "gp" and _has_int(ctx) and ctx.number >= k else p)
+    elif kind == "local":
+        _set_on_gp("_n_local_search", k)
     elif kind in ("prior-dsp", "prior-long"):
         _prior(kind[6:])
     elif kind == "cma-after":
