@@ -199,10 +199,11 @@ class _Progress:
         line = f"trial {t.number}: {state}{shown}{best} in {secs:.1f} s"
         if self._bar is not None:
             self._bar.update(self._task, advance=1, description=line)
-        elif not self.quiet:
-            print(f"runtrack: {line}", file=sys.stderr, flush=True)
+        else:
+            self.note(line)
 
     def note(self, text: str) -> None:
+        """A line on stderr (above the bar on a terminal), unless quiet."""
         if self._bar is not None:
             self._bar.console.print(f"runtrack: {text}")
         elif not self.quiet:
@@ -242,20 +243,20 @@ def _loop(
         while count is None or result.count < count:
             trial = store.sweep_ask(sweep_id, user=user, host=host)
             if trial is None:
-                now = store.get_sweep(sweep_id)  # a read settles dead agents' trials
-                if _retry_may_come(now):
+                current = store.get_sweep(sweep_id)  # a read settles dead agents' trials
+                if _retry_may_come(current):
                     # the budget is handed out, but a trial still running elsewhere
                     # would be run again if it failed: wait for it rather than leave
                     # its retry to no one
                     if not waited:
                         progress.note(
-                            f"waiting for {now.counts.get('running', 0)} running trial(s) "
+                            f"waiting for {current.counts.get('running', 0)} running trial(s) "
                             "of other agents (one that fails is run again)"
                         )
                     waited = True
                     time.sleep(WAIT_EVERY)
                     continue
-                result.stopped_because = now.stop_reason or "sweep over"
+                result.stopped_because = current.stop_reason or "sweep over"
                 break
             waited = False
             t0 = time.monotonic()
