@@ -20,7 +20,12 @@ variants:
                     al. 2024, BoTorch's default) instead of Optuna's, which holds every
                     lengthscale near 1 and so keeps irrelevant parameters "uncertain"
 ``prior-long``      Optuna's lengthscale prior without its penalty on long lengthscales
+``prior-xN``        Optuna's lengthscale prior N times as strong (lengthscales held nearer 1)
 ``localN``          GP's acquisition optimised from N local searches instead of Optuna's 10
+``clipN``           GP fitted to the values (minimised) clipped at their N-th percentile
+                    (the bad tail flattened, so the model resolves the good region)
+``trN``             from trial 20, every other GP ask searches a box N% of each parameter's
+                    (normalised) range wide around the best trial (a trust region)
 ==================  =====================================================================
 
 Usage (appends one JSON line per seed)::
@@ -68,7 +73,7 @@ def _phase(change: Callable[[_auto.SamplerContext, str], str]) -> None:
     _auto.auto_phase = lambda ctx: change(ctx, base(ctx))
 
 
-def _warp(kind: str) -> None:
+def _warp(kind: str, q: float = 0.5) -> None:
     impl = _gp.EngineGPSampler._sample_relative_impl
 
     def warped(self: Any, study: Any, complete: list[Any], running: Any, space: Any) -> Any:
@@ -76,6 +81,8 @@ def _warp(kind: str) -> None:
         if len(study.directions) == 1 and len(y) >= 3 and y.std() > 0:
             if kind == "yj":
                 w = scipy.stats.yeojohnson((y - y.mean()) / y.std())[0]
+            elif kind == "clip":
+                w = np.minimum(y, np.quantile(y, q))
             else:
                 w = scipy.stats.norm.ppf((scipy.stats.rankdata(y) - 0.5) / len(y))
             copies = []
@@ -89,12 +96,14 @@ def _warp(kind: str) -> None:
     _gp.EngineGPSampler._sample_relative_impl = warped  # type: ignore[method-assign]
 
 
-def _prior(kind: str) -> None:
+def _prior(kind: str, factor: float = 1.0) -> None:
     import torch
 
     def log_prior(gpr: Any) -> Any:
         isl = gpr.inverse_squared_lengthscales
-        if kind == "dsp":
+        if kind == "x":
+            ls = -factor * (0.1 / isl + 0.1 * isl).sum()
+        elif kind == "dsp":
             mu, sigma = math.sqrt(2) + 0.5 * math.log(len(isl)), math.sqrt(3)
             ls = -(-0.5 * torch.log(isl) - mu).square().sum() / (2 * sigma**2)
         else:
@@ -103,6 +112,54 @@ def _prior(kind: str) -> None:
         return ls + (torch.log(scale) - scale) + (0.1 * torch.log(noise) - 30 * noise)
 
     _set_on_gp("_log_prior", log_prior)
+
+
+def _box(dist: Any, value: Any, width: float) -> Any:
+    """``dist`` narrowed to a box of ``width`` (in units of its normalised range) centred at
+    ``value`` and clipped to the range; categorical distributions are left whole."""
+    from optuna.distributions import FloatDistribution
+
+    if not isinstance(dist, (FloatDistribution, IntDistribution)):
+        return dist
+    step = float(dist.step or 0.0) if isinstance(dist, IntDistribution) else 0.0
+    lo, hi = float(dist.low) - 0.5 * step, float(dist.high) + 0.5 * step
+    fwd: Callable[[float], float] = math.log if dist.log else float
+    inv: Callable[[float], float] = math.exp if dist.log else float
+    a, b = fwd(lo), fwd(hi)
+    u = (fwd(float(value)) - a) / (b - a)
+    ulo, uhi = max(0.0, u - width / 2), min(1.0, u + width / 2)
+    rlo, rhi = inv(a + ulo * (b - a)), inv(a + uhi * (b - a))
+    if isinstance(dist, FloatDistribution):
+        return FloatDistribution(max(dist.low, rlo), min(dist.high, rhi), log=dist.log)
+    st = int(dist.step)
+    ilo = dist.low + st * max(0, round((rlo - dist.low) / st))
+    ihi = dist.low + st * min((dist.high - dist.low) // st, round((rhi - dist.low) / st))
+    if ihi <= ilo:
+        ihi = min(dist.high, ilo + st)
+        ilo = max(dist.low, ihi - st)
+    return IntDistribution(ilo, ihi, log=dist.log, step=st)
+
+
+def _trust_region(width: float, start: int) -> None:
+    """From trial ``start``, every other GP ask searches a box around the best trial."""
+    impl = _gp.EngineGPSampler._sample_relative_impl
+
+    def local(self: Any, study: Any, complete: list[Any], running: Any, space: Any) -> Any:
+        number = getattr(self, "_rv_number", 0)
+        if number >= start and number % 2 and len(study.directions) == 1 and complete:
+            best = min(complete, key=lambda t: t.value)
+            space = {k: _box(d, best.params[k], width) for k, d in space.items()}
+        return impl(self, study, complete, running, space)
+
+    _gp.EngineGPSampler._sample_relative_impl = local  # type: ignore[method-assign]
+    make_gp = _auto._gp
+
+    def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
+        s = make_gp(ctx, seed)
+        s._rv_number = ctx.number  # type: ignore[attr-defined]
+        return s
+
+    _auto._gp = gp
 
 
 def _set_on_gp(attr: str, value: Any) -> None:
@@ -144,8 +201,14 @@ def apply(variant: str) -> None:
         )
     elif kind == "tpe-after":
         _phase(lambda ctx, p: "tpe" if p == "gp" and _has_int(ctx) and ctx.number >= k else p)
+    elif kind == "clip":
+        _warp("clip", k / 100)
+    elif kind == "tr":
+        _trust_region(k / 100, 20)
     elif kind == "local":
         _set_on_gp("_n_local_search", k)
+    elif kind == "prior-x":
+        _prior("x", k)
     elif kind in ("prior-dsp", "prior-long"):
         _prior(kind[6:])
     elif kind == "cma-after":

@@ -10,7 +10,8 @@ One thread per process, as in the harness. Usage::
     .venv/bin/python benchmarks/hpo/trials_to_grid.py ml_hgb --seeds 0-19 --cap 150 \\
         --out benchmarks/results/hpo_hgb_auto_20seeds.jsonl
 
-``--full --cap 200`` runs every seed to 200 trials and records its best there too.
+``--full --cap 200`` runs every seed to 200 trials and records its best there too;
+``--trace`` records every trial's parameters and value (``history``).
 """
 
 from __future__ import annotations
@@ -49,23 +50,28 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def search(objective: str, seed: int, cap: int, *, full: bool = False) -> dict[str, Any]:
+def search(
+    objective: str, seed: int, cap: int, *, full: bool = False, trace: bool = False
+) -> dict[str, Any]:
     """One seed of auto (the engine's samplers, in memory) on ``objective``: the trial that
     first matched the grid's best (None if none of ``cap`` did), and the best value."""
     obj = hpo_anchor.OBJECTIVES[objective]
     adapter = runtrack_adapter.make(obj["space"], seed=seed, budget=200)
     t0, reached, best = time.time(), None, float("inf")
+    history: list[dict[str, Any]] = []
     for i in range(cap):
         params = adapter.suggest(obj["space"])
         value, _ = obj["fn"](params)
         adapter.report(params, value)
+        if trace:
+            history.append({"params": params, "value": value})
         best = min(best, value)
         if value <= GRID[objective] and reached is None:
             reached = i + 1
             if not full:
                 break
     adapter.close()
-    return {
+    row = {
         "objective": objective,
         "seed": seed,
         "trials_to_grid": reached,
@@ -73,6 +79,7 @@ def search(objective: str, seed: int, cap: int, *, full: bool = False) -> dict[s
         "trials": i + 1,
         "wall_s": round(time.time() - t0, 1),
     }
+    return row | {"history": history} if trace else row
 
 
 def main() -> int:
@@ -86,11 +93,12 @@ def main() -> int:
         help="run all --cap trials (not stopping at the grid's value): also the best after them",
     )
     ap.add_argument("--out", default=None, help="a JSON-lines file (appended)")
+    ap.add_argument("--trace", action="store_true", help="record every trial's params and value")
     args = ap.parse_args()
     found: list[float] = []
     for seed in _seeds(args.seeds):
-        row = search(args.objective, seed, args.cap, full=args.full)
-        print(json.dumps(row), flush=True)
+        row = search(args.objective, seed, args.cap, full=args.full, trace=args.trace)
+        print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")
