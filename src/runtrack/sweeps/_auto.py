@@ -37,7 +37,7 @@ from optuna.samplers import (
     RandomSampler,
     TPESampler,
 )
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ._gp import EngineGPSampler
@@ -91,8 +91,9 @@ AUTO_RULE = (
     f"{GP_MAX_TRIALS} (CMA-ES refines little on integer plateaus), then CmaEsSampler the same "
     "way if every parameter is numeric, else TPESampler (CMA-ES cannot search categories). "
     f"More than {GP_MAX_DIMS} parameters: CmaEsSampler from the start when every parameter is "
-    f"numeric (with half its usual population when the budget is under {SMALL_BUDGET_PER_DIM} "
-    "trials per parameter), else TPESampler. A single parameter: GP, then TPESampler. "
+    "numeric (with about half its usual population when the budget is under "
+    f"{SMALL_BUDGET_PER_DIM} trials per parameter), else TPESampler. "
+    "A single parameter: GP, then TPESampler. "
     "Conditional parameters, or a sweep with a pruner: TPESampler (multivariate, grouped by "
     "the parameters present) throughout (TPE learns from pruned trials, GP does not). "
     f"Several objectives: GPSampler (up to {MO_GP_MAX_OBJECTIVES} objectives and "
@@ -232,7 +233,10 @@ REFINE_SIGMA_MAX = 0.1
 
 
 def _refine_start(
-    trials: Sequence[FrozenTrial], dists: Mapping[str, BaseDistribution]
+    trials: Sequence[FrozenTrial],
+    dists: Mapping[str, BaseDistribution],
+    *,
+    maximize: bool = False,
 ) -> tuple[dict[str, Any], float] | None:
     """Where CMA-ES starts after the model-based phase: the best trial and a step size.
 
@@ -242,7 +246,8 @@ def _refine_start(
     """
     if not trials:
         return None
-    best = min(trials, key=lambda t: float(t.value if t.value is not None else math.inf))
+    sign = -1.0 if maximize else 1.0
+    best = min(trials, key=lambda t: sign * t.value if t.value is not None else math.inf)
     names = list(dists)
     ref = np.array([_unit(dists[k], best.params[k]) for k in names])
     pts = np.array([[_unit(dists[k], t.params[k]) for k in names] for t in trials])
@@ -309,7 +314,8 @@ class _CmaEs(BaseSampler):
                     for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.number < self._start and self._dists.keys() <= t.params.keys()
                 ]
-                x0_sigma0 = _refine_start(earlier, self._dists)
+                maximize = study.directions == [StudyDirection.MAXIMIZE]
+                x0_sigma0 = _refine_start(earlier, self._dists, maximize=maximize)
                 if x0_sigma0 is not None:
                     kwargs = {"x0": x0_sigma0[0], "sigma0": x0_sigma0[1]}
             common: dict[str, Any] = {
@@ -387,12 +393,17 @@ def _grid_values(dist: BaseDistribution, levels: int) -> list[Any]:
     vals = [a + (i + 0.5) / levels * (b - a) for i in range(levels)]
     fvals = [math.exp(v) if dist.log else v for v in vals]
     if dist.step is not None:
-        fvals = sorted({lo + round((v - lo) / dist.step) * dist.step for v in fvals})
+        # 12 significant digits: 0.15, not 0.15000000000000002, in every trial's config
+        fvals = sorted(
+            {float(f"{lo + round((v - lo) / dist.step) * dist.step:.12g}") for v in fvals}
+        )
     return [float(min(max(v, lo), hi)) for v in fvals]
 
 
 def _n_levels(dist: BaseDistribution) -> int:
     """How many distinct grid values a distribution can give (a large number if continuous)."""
+    if dist.single():
+        return 1
     if isinstance(dist, CategoricalDistribution):
         return len(dist.choices)
     if isinstance(dist, IntDistribution):
@@ -420,7 +431,19 @@ def derive_grid(dists: Mapping[str, BaseDistribution], budget: int | None) -> di
             break
         j = min(free, key=lambda i: (levels[i], i))
         levels[j] += 1
-    return {k: _grid_values(dists[k], n) for k, n in zip(names, levels, strict=True)}
+    return {k: _distinct_values(dists[k], n) for k, n in zip(names, levels, strict=True)}
+
+
+def _distinct_values(dist: BaseDistribution, want: int) -> list[Any]:
+    """At least ``want`` distinct grid values (fewer only if the distribution has fewer):
+    rounding log-spaced integers or stepped floats can merge levels, which finer levels
+    make up."""
+    n, values = want, _grid_values(dist, want)
+    goal = min(want, _n_levels(dist))
+    while len(values) < goal and n < 8 * want + 64:
+        n += 1
+        values = _grid_values(dist, n)
+    return values
 
 
 def _grid(ctx: SamplerContext) -> GridSampler:
