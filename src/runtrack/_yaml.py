@@ -1,4 +1,5 @@
-"""YAML as people write it in specs: PyYAML's safe loader, reading ``1e-4`` as a number.
+"""YAML as people write it in specs: PyYAML's safe loader, reading ``1e-4`` as a number
+and refusing duplicate keys.
 
 PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``), so ``lr: {min: 1e-4}``
 loaded as the string ``"1e-4"`` and a sweep spec was refused with "must be a number".
@@ -18,7 +19,29 @@ YAMLError = yaml.YAMLError
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader plus YAML 1.2's exponent floats without a dot (``1e-4``, ``-2E+3``)."""
+    """SafeLoader plus YAML 1.2's exponent floats without a dot (``1e-4``, ``-2E+3``), and
+    refusing a key given twice in one mapping (YAML requires unique keys; PyYAML keeps the
+    last silently, so a spec's second ``lr:`` would replace the first unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<": merged keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(

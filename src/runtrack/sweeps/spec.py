@@ -67,15 +67,35 @@ def _show(v: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _number(where: str, v: object, *, integer: bool = False) -> float:
+def _number(where: str, v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
-        kind = "an integer" if integer else "a number"
-        raise _fail(where, f"{_show(v)} must be {kind}")
-    if integer and not (isinstance(v, int) or float(v).is_integer()):
-        raise _fail(where, f"{_show(v)} must be an integer")
-    if not math.isfinite(v):
+        raise _fail(where, f"{_show(v)} must be a number")
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond a float's range
+        raise _fail(where, f"{_show(v)} is too large") from None
+    if not math.isfinite(f):
         raise _fail(where, f"{_show(v)} must be finite")
-    return float(v)
+    return f
+
+
+#: integers of a spec are kept exactly up to this size (seeds, bounds, budgets)
+MAX_INT = 2**63 - 1
+
+
+def _integer(where: str, v: object) -> int:
+    """An integer of the spec, exactly (``2.0`` reads as 2, ``2.5`` is refused)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _fail(where, f"{_show(v)} must be an integer")
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise _fail(where, f"{_show(v)} must be finite")
+        if not v.is_integer():
+            raise _fail(where, f"{_show(v)} must be an integer")
+        v = int(v)
+    if abs(v) > MAX_INT:
+        raise _fail(where, f"{_show(v)} is too large (at most 2**63 - 1)")
+    return v
 
 
 def _scalar(where: str, v: object) -> Scalar:
@@ -123,7 +143,7 @@ def _objectives(spec: Mapping[str, Any]) -> list[dict[str, str]]:
         except ValidationError as e:
             raise _fail(f"{w}.name", str(e)) from None
         goal = m.get("goal", "minimize")
-        if goal not in GOALS:
+        if not isinstance(goal, str) or goal not in GOALS:
             raise _fail(f"{w}.goal", f"{_show(goal)} must be minimize or maximize")
         out.append({"name": name, "goal": GOALS[goal]})
     names = [o["name"] for o in out]
@@ -166,12 +186,12 @@ def _parameter(name: str, p: object) -> dict[str, Any]:
         if len(vals) > MAX_CHOICES:
             raise _fail(f"{where}.values", f"at most {MAX_CHOICES} choices")
         clean = [_scalar(f"{where}.values[{i}]", v) for i, v in enumerate(vals)]
-        seen: set[tuple[str, Any]] = set()
-        for v in clean:
-            key = (type(v).__name__, v)
-            if key in seen:
-                raise _fail(f"{where}.values", f"{_show(v)} is listed twice")
-            seen.add(key)
+        for i, v in enumerate(clean):
+            # Optuna finds a choice by ==: 1 and 1.0, or True and 1, would be one choice
+            for c in clean[:i]:
+                if v == c:
+                    same = "" if type(v) is type(c) else f" (it equals {_show(c)})"
+                    raise _fail(f"{where}.values", f"{_show(v)} is listed twice{same}")
         out = {"values": clean}
     else:
         out = _distribution(where, p)
@@ -215,8 +235,14 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
         if k not in p:
             raise _fail(where, f"a {dist} distribution needs {k}")
     integer = dist == "int"
-    lo = _number(f"{where}.min", p["min"], integer=integer)
-    hi = _number(f"{where}.max", p["max"], integer=integer)
+    lo: float
+    hi: float
+    if integer:
+        lo, hi = _integer(f"{where}.min", p["min"]), _integer(f"{where}.max", p["max"])
+    else:
+        lo, hi = _number(f"{where}.min", p["min"]), _number(f"{where}.max", p["max"])
+        if not math.isfinite(hi - lo):
+            raise _fail(where, f"the range {p['min']!r}..{p['max']!r} is too wide for a float")
     if lo > hi:
         raise _fail(where, f"min {p['min']!r} is above max {p['max']!r}")
     if log and lo <= 0:
@@ -224,13 +250,20 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"distribution": dist}
     if integer:
         out.update(min=int(lo), max=int(hi), log=log)
-        step = p.get("step", 1)
-        s = _number(f"{where}.step", step, integer=True)
-        if s < 1:
+        step = p.get("step")
+        si = 1 if step is None else _integer(f"{where}.step", step)
+        if si < 1:
             raise _fail(f"{where}.step", f"{step!r} must be 1 or more")
-        if log and s != 1:
+        if log and si != 1:
             raise _fail(f"{where}.step", "a log-scale int takes no step")
-        out["step"] = int(s)
+        if (int(hi) - int(lo)) % si:
+            top = int(lo) + (int(hi) - int(lo)) // si * si
+            raise _fail(
+                f"{where}.step",
+                f"{step!r} does not divide the range {int(lo)}..{int(hi)}: "
+                f"the values would stop at {top}; make max {top} or {top + si}",
+            )
+        out["step"] = si
     else:
         out.update(min=lo, max=hi)
         if "step" in p and p["step"] is not None:
@@ -241,6 +274,15 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
                 raise _fail(f"{where}.step", f"{p['step']!r} must be above 0")
             if s > hi - lo and hi > lo:
                 raise _fail(f"{where}.step", f"{p['step']!r} is larger than the range")
+            cells = (hi - lo) / s
+            if abs(cells - round(cells)) > 1e-9 * max(1.0, cells):
+                last = lo + math.floor(cells + 1e-9) * s
+                raise _fail(
+                    f"{where}.step",
+                    f"{p['step']!r} does not divide the range {p['min']!r}..{p['max']!r}: "
+                    f"the values would stop at {last:.12g}; make max {last:.12g} "
+                    f"or {last + s:.12g}",
+                )
             out["step"] = s
     return out
 
@@ -297,9 +339,49 @@ def _parameters(raw: object) -> dict[str, dict[str, Any]]:
                             f"parameters.{name}.when.{other}",
                             f"{_show(v)} is not one of {other}'s values {q['values']}",
                         )
+            else:
+                for v in vals:
+                    _check_condition_value(f"parameters.{name}.when.{other}", other, q, v)
     if not any("value" not in p for p in params.values()):
         raise _fail("parameters", "nothing to search: every parameter is fixed")
-    return {n: params[n] for n in suggestion_order(params)}
+    order = suggestion_order(params)
+    _check_conditions_can_hold(params, order)
+    return {n: params[n] for n in order}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as a condition compares: a bool matches only a bool (True == 1 in Python)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def _check_condition_value(where: str, other: str, q: Mapping[str, Any], v: Scalar) -> None:
+    """A condition on a numeric parameter names a value that parameter can take."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _fail(where, f"{_show(v)} must be a number ({other} is a {q['distribution']})")
+    if not q["min"] <= v <= q["max"]:
+        raise _fail(where, f"{_show(v)} is outside {other}'s range {q['min']}..{q['max']}")
+    if q["distribution"] == "int" and (v != int(v) or (int(v) - q["min"]) % q["step"]):
+        raise _fail(where, f"{_show(v)} is not a value {other} can take (an int, step {q['step']})")
+
+
+def _check_conditions_can_hold(params: Mapping[str, Mapping[str, Any]], order: list[str]) -> None:
+    """Refuse a parameter whose condition, with those of the parameters it depends on,
+    asks one parameter for two disjoint sets of values: it could never be suggested."""
+    needs: dict[str, dict[str, list[Scalar]]] = {}
+    for n in order:  # parents first
+        req: dict[str, list[Scalar]] = {}
+        for other, vals in params[n].get("when", {}).items():
+            implied = [(other, vals, n), *((k, vs, other) for k, vs in needs[other].items())]
+            for k, vs, via in implied:
+                have = req.get(k)
+                both = vs if have is None else [v for v in have if any(_same(v, c) for c in vs)]
+                if not both:
+                    raise _fail(
+                        f"parameters.{n}.when",
+                        f"can never hold: it needs {k} in {have} and, through {via}, in {vs}",
+                    )
+                req[k] = both
+        needs[n] = req
 
 
 def suggestion_order(params: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -336,7 +418,7 @@ def _budget(raw: object) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     if raw.get("trials") is not None:
-        n = _number("budget.trials", raw["trials"], integer=True)
+        n = _integer("budget.trials", raw["trials"])
         if not 1 <= n <= MAX_TRIALS:
             raise _fail("budget.trials", f"{raw['trials']!r} must be between 1 and {MAX_TRIALS:,}")
         out["trials"] = int(n)
@@ -346,7 +428,7 @@ def _budget(raw: object) -> dict[str, Any]:
             raise _fail("budget.seconds", f"{raw['seconds']!r} must be above 0")
         out["seconds"] = s
     if raw.get("patience") is not None:
-        n = _number("budget.patience", raw["patience"], integer=True)
+        n = _integer("budget.patience", raw["patience"])
         if n < 1:
             raise _fail("budget.patience", f"{raw['patience']!r} must be 1 or more trials")
         out["patience"] = int(n)
@@ -401,7 +483,7 @@ def _warm_start(raw: object) -> dict[str, Any] | None:
     if flt is not None and not isinstance(flt, str):
         raise _fail("warm_start.filter", "must be a run query (a string)")
     limit = raw.get("limit", 1000)
-    n = _number("warm_start.limit", limit, integer=True)
+    n = _integer("warm_start.limit", limit)
     if not 1 <= n <= 100_000:
         raise _fail("warm_start.limit", f"{limit!r} must be between 1 and 100,000")
     return {"filter": flt, "limit": int(n)}
@@ -423,17 +505,18 @@ def normalize(spec: object) -> dict[str, Any]:
     objectives = _objectives(spec)
     params = _parameters(spec.get("parameters"))
     try:
-        pruner = check_pruner(spec.get("pruner") or DEFAULT_PRUNER)
+        raw_pruner = spec.get("pruner")
+        pruner = check_pruner(DEFAULT_PRUNER if raw_pruner is None else raw_pruner)
     except ValueError as e:
         raise _fail("pruner", str(e)) from None
     seed = spec.get("seed")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)  # recorded: the sweep can be replayed
-    n = _number("seed", seed, integer=True)
+    n = _integer("seed", seed)
     if not 0 <= n < 2**63:
         raise _fail("seed", f"{seed!r} must be between 0 and 2**63 - 1")
     retries = spec.get("retries", 0)
-    r = _number("retries", retries, integer=True)
+    r = _integer("retries", retries)
     if not 0 <= r <= 10:
         raise _fail("retries", f"{retries!r} must be between 0 and 10")
     name = spec.get("name")
@@ -496,9 +579,8 @@ def is_active(p: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
         if other not in chosen:
             return False
         v = chosen[other]
-        if not any(type(v) is type(c) and v == c for c in vals) and not (
-            isinstance(v, int | float) and not isinstance(v, bool) and v in vals
-        ):
+        # a bool matches only a bool (True == 1 in Python); 3 matches 3.0
+        if not any(isinstance(v, bool) == isinstance(c, bool) and v == c for c in vals):
             return False
     return True
 
