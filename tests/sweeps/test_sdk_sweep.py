@@ -380,3 +380,17 @@ def test_without_retries_an_agent_does_not_wait_for_other_agents() -> None:
     assert done.record.status == "running"  # the other agent's trial still runs
     assert done.record.stop_reason == "budget of 2 trials spent"
     assert [t.state for t in done.trials()] == ["running", "complete"]
+
+
+@pytest.mark.parametrize("budget", [None, 10])
+def test_a_grid_sweep_ends_when_every_point_has_run(budget: int | None) -> None:
+    grid = spec(
+        method="grid",
+        parameters={"a": {"values": [1, 2]}, "b": {"values": ["x", "y"]}},
+        budget={"trials": budget} if budget else {},
+    )
+    sw = runtrack.sweep(grid, lambda run: run.log({"loss": run.config["a"]}), count=8)
+    assert sw.status == "finished" and sw.counts == {"complete": 4}
+    points = {(t.params["a"], t.params["b"]) for t in sw.trials()}
+    assert points == {(1, "x"), (1, "y"), (2, "x"), (2, "y")}
+    assert runtrack.sweep(sw.id, lambda run: None, count=2).counts == {"complete": 4}

@@ -465,7 +465,7 @@ IDEMPOTENCE_CASES: list[dict[str, Any]] = [
             "cond": {"values": ["x"], "when": {"c": True}},
             "f": {"value": [1, {"a": None}]},
         },
-        "warm_start": {"filter": "status = 'finished'", "limit": 10},
+        "warm_start": {"filter": "config.depth > 2", "limit": 10},
     },
 ]
 

@@ -138,6 +138,11 @@ class SweepView:
 
 
 def _run_of(trial: SweepTrial | str) -> str:
+    if isinstance(trial, SweepTrial) and trial.warm:
+        raise ValidationError(
+            f"trial {trial.number} was warm-started from run {trial.run_id}, a finished run: "
+            "it cannot be told or reported"
+        )
     run_id = trial.run_id if isinstance(trial, SweepTrial) else trial
     if run_id is None:
         raise ValidationError("this trial has no run (a warm-started trial cannot be told)")

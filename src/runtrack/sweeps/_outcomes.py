@@ -6,6 +6,7 @@ transaction (``_study.SweepTx``), called by the engine.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,13 +18,16 @@ from optuna.trial import TrialState
 from ..entities import RunBatch
 from ..errors import ValidationError
 from . import spec as spec_mod
+from ._auto import derive_grid
 from ._study import (
     PRUNE_ATTR,
     RETRIED_ATTR,
     STATE_OF,
     Cached,
     SweepTx,
+    distributions,
     frozen_trial,
+    params_key,
     row_of,
     run_seq,
 )
@@ -77,7 +81,10 @@ def finish_trial(
         if state == "pruned" and values:
             last = fr.last_step
             s = step if step is not None else (0 if last is None else last + 1)
-            if s not in fr.intermediate_values and math.isfinite(values[0]):
+            # the value already reported at the last step (should_prune, then a bare
+            # TrialPruned) is not a new step the trial reached
+            again = step is None and last is not None and fr.intermediate_values[last] == values[0]
+            if not again and s not in fr.intermediate_values and math.isfinite(values[0]):
                 c.study._storage.set_trial_intermediate_value(fr._trial_id, s, values[0])
         c.study.tell(
             number,
@@ -207,6 +214,10 @@ def exhausted(c: Cached, row: Mapping[str, Any], now: float) -> str | None:
     counted, _running, waiting = counts(c)
     if "trials" in budget and counted >= budget["trials"] and not waiting:
         return spec_mod.trials_budget_reason(c.spec)
+    if c.spec["method"] == "grid" and not waiting:
+        grid = grid_keys(c)
+        if grid <= c.suggested:  # every point asked (warm-started ones included)
+            return f"all {len(grid)} points of the grid run"
     if "seconds" in budget and now - float(row["created_at"]) >= budget["seconds"]:
         return f"time budget of {budget['seconds']:g} s spent"
     patience = budget.get("patience")
@@ -226,6 +237,19 @@ def exhausted(c: Cached, row: Mapping[str, Any], now: float) -> str | None:
             if min(vals[-patience:]) >= best_before:
                 return f"no improvement in the last {patience} trials"
     return None
+
+
+def grid_keys(c: Cached) -> frozenset[tuple[tuple[str, Any], ...]]:
+    """The points of a grid sweep's grid, as ``params_key`` of their parameters."""
+    if c.grid_keys is None:
+        dists = distributions(c.spec)
+        grid = derive_grid(dists, c.spec["budget"].get("trials"))
+        names = list(grid)
+        c.grid_keys = frozenset(
+            params_key(dict(zip(names, point, strict=True)))
+            for point in itertools.product(*(grid[k] for k in names))
+        )
+    return c.grid_keys
 
 
 def maybe_finish(c: Cached, t: SweepTx, reason: str) -> None:

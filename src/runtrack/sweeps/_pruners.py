@@ -19,10 +19,12 @@ Accepted sections (every key except ``type`` is optional; defaults in ``_FIELDS`
 
 ``median``, ``percentile`` and ``threshold`` also take ``"patience": int`` (and
 ``"min_delta": float``): the pruner is then wrapped in ``optuna.pruners.PatientPruner``, which
-only lets it prune a trial whose reported value has not improved by more than ``min_delta`` for
-``patience`` consecutive steps. ``sha`` and ``hyperband`` refuse it: they judge a trial by its
-value at fixed rung steps, and a PatientPruner that skips a rung makes SHA record the rung from
-a later step, so stalled trials would be compared with an unfair advantage.
+only lets it prune a trial whose best value over its last ``patience`` + 1 reports is worse
+than its best before them by more than ``min_delta``: a trial that got worse for
+``patience`` steps, not one that stays flat. ``sha`` and ``hyperband`` refuse it: they judge
+a trial by its value at fixed rung steps, and a PatientPruner that skips a rung makes SHA
+record the rung from a later step, so stalled trials would be compared with an unfair
+advantage.
 
 Steps are whatever the training loop passes with each report (usually epochs). The
 resource-based types (``sha``, ``hyperband``) measure ``min_resource`` in those steps; with

@@ -116,6 +116,8 @@ class Cached:
         default_factory=lambda: {"skip": set(), "running": set(), "waiting": set(), "done": set()}
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # method grid: the params_key of every point of the grid (computed on first use)
+    grid_keys: frozenset[tuple[tuple[str, Any], ...]] | None = None
 
 
 def distributions(spec: Mapping[str, Any]) -> dict[str, BaseDistribution]:

@@ -89,7 +89,8 @@ def param_importance(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            imp = optuna.importance.get_param_importances(study, evaluator=ev)
+            # raw: Optuna's normalisation turns "nothing matters" into equal shares
+            imp = optuna.importance.get_param_importances(study, evaluator=ev, normalize=False)
         except (ValueError, RuntimeError):  # e.g. no parameter common to every trial
             return None
     total = sum(imp.values())

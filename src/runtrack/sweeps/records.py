@@ -69,7 +69,7 @@ def pareto_front(trials: Iterable[SweepTrial], goals: Sequence[str]) -> list[Swe
             continue
         assert t.values is not None
         v = [s * x for s, x in zip(signs, t.values, strict=True)]
-        if any(_dominates(f, v) or f == v for f, _ in front):
+        if any(_dominates(f, v) for f, _ in front):  # equal values: both on the front
             continue
         front = [(f, ft) for f, ft in front if not _dominates(v, f)]
         front.append((v, t))

@@ -482,6 +482,15 @@ def _warm_start(raw: object) -> dict[str, Any] | None:
     flt = raw.get("filter")
     if flt is not None and not isinstance(flt, str):
         raise _fail("warm_start.filter", "must be a run query (a string)")
+    if flt is not None:
+        from ..errors import QueryError
+        from ..query import parse_filter
+
+        try:
+            if parse_filter(flt) is None:  # blank: every finished run
+                flt = None
+        except QueryError as e:
+            raise _fail("warm_start.filter", str(e)) from None
     limit = raw.get("limit", 1000)
     n = _integer("warm_start.limit", limit)
     if not 1 <= n <= 100_000:

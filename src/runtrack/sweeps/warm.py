@@ -1,7 +1,9 @@
 """Warm start: completed runs of the project seeded into a new sweep as known trials.
 
-A run qualifies when it finished, its config holds a value inside the space for every
-parameter active given the others, and it logged every objective. Its trial row points at
+A run qualifies when it finished (a trial of another sweep only if that trial completed:
+a pruned trial's last value is not a result), its config holds a value inside the space
+for every parameter active given the others (the fixed value for a fixed one), and it
+logged every objective. Its trial row points at
 the run (``warm``), counts in the search but not against the budget.
 """
 
@@ -45,6 +47,8 @@ def warm_trials(
     for r in runs:
         if r.id in exclude or r.tags.get("runtrack.kind") == "sweep":
             continue
+        if r.tags.get("runtrack.trial_state", "complete") != "complete":
+            continue  # a pruned trial's last value is an intermediate one
         flat = _flatten(r.config.to_dict() if hasattr(r.config, "to_dict") else dict(r.config))
         params = _fit(spec, dists, flat)
         if params is None:
@@ -96,9 +100,23 @@ def _fit(
         return _value_in(dists[name], flat[name], name)
 
     try:
-        return spec_mod.choose(spec, pick)
+        chosen = spec_mod.choose(spec, pick)
     except _Unfit:
         return None
+    for name, p in spec["parameters"].items():
+        if "value" in p and spec_mod.is_active(p, chosen) and not _has(flat, name, p["value"]):
+            return None  # run with another value of a parameter the sweep holds fixed
+    return chosen
+
+
+def _has(flat: Mapping[str, Any], name: str, value: Any) -> bool:
+    """Whether the flattened config holds ``value`` at ``name`` (a mapping key by key)."""
+    if isinstance(value, Mapping):
+        return bool(value) and all(_has(flat, f"{name}.{k}", v) for k, v in value.items())
+    if name not in flat:
+        return False
+    v = flat[name]
+    return isinstance(v, bool) == isinstance(value, bool) and v == value
 
 
 class _Unfit(Exception):
