@@ -313,3 +313,12 @@ def test_forked_child_cannot_write_into_the_parents_run() -> None:
     run.log({"x": 3.0})
     run.finish()
     assert runtrack.Api().run(run.id).history("x")["x"]["value"] == [1.0, 3.0]
+
+
+def test_a_config_int_beyond_64_bits_is_refused_before_anything_is_recorded() -> None:
+    with pytest.raises(ConfigError, match=r"config value at 'seed' is an integer beyond 64 bits"):
+        runtrack.init(project="big", config={"seed": 10**400, "lr": 0.1})
+    assert runtrack.Api().runs("big") == []
+    with runtrack.init(project="big", config={"seed": 2**64 - 1, "low": -(2**63)}) as run:
+        pass
+    assert runtrack.Api().run(run.id).config == {"seed": 2**64 - 1, "low": -(2**63)}

@@ -137,14 +137,20 @@ def _normalize_sequence(items: Any, path: str, depth: int, stack: set[int]) -> l
 def _normalize_value(value: Any, path: str, depth: int, stack: set[int]) -> Any:
     # Exact builtin leaves first: by far the common case.
     kind = type(value)
-    if value is None or kind is str or kind is bool or kind is int or kind is float:
+    if kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+        value = int.__index__(value)
+        if not -(2**63) <= value < 2**64:
+            raise ConfigError(
+                f"config value at {_where(path)} is an integer beyond 64 bits ({len(str(value))} "
+                "digits), which the tracking server cannot carry; record it as a string"
+            )
+        return value
+    if value is None or kind is str or kind is bool or kind is float:
         return value
     if isinstance(value, enum.Enum):
         return _normalize_value(value.value, path, depth, stack)
     if isinstance(value, str):
         return str.__str__(value)
-    if isinstance(value, int):
-        return int.__index__(value)
     if isinstance(value, float):
         return float.__float__(value)
     if isinstance(value, list | tuple):

@@ -16,7 +16,11 @@ def param_row(run_id: str, key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         row.update(vtype="b", num=1.0 if value else 0.0)
     elif isinstance(value, int | float):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond a float's range: kept, searched as text
+            row.update(vtype="j", str=str(value))
+            return row
         row.update(vtype="n", num=None if math.isnan(f) else f)
     elif isinstance(value, str):
         row.update(vtype="s", str=value)
