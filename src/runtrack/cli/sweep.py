@@ -243,7 +243,12 @@ def agent(
 
     api = open_api()
     result = run_command_trials(
-        api.store, sweep_id, command=list(command) or None, count=count, quiet=quiet or as_json
+        api.store,
+        sweep_id,
+        command=list(command) or None,
+        count=count,
+        quiet=quiet or as_json,
+        child_output_to_stderr=as_json,
     )
     if as_json:
         emit_json(result.to_json())

@@ -32,8 +32,22 @@ def load_spec(spec: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(spec, str | Path) and not isinstance(spec, Mapping):
         p = Path(spec)
         if not p.is_file():
-            raise ValidationError(f"sweep spec file {str(p)!r} does not exist")
-        return load_yaml(p.read_text(encoding="utf-8"), where=str(p))
+            what = "is a directory, not a file" if p.is_dir() else "does not exist"
+            raise ValidationError(f"sweep spec file {str(p)!r} {what}")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ValidationError(
+                f"sweep spec file {str(p)!r} is not UTF-8 text (byte {e.start}): "
+                "save it as UTF-8 YAML"
+            ) from None
+        except OSError as e:
+            raise ValidationError(
+                f"sweep spec file {str(p)!r} cannot be read: {e.strerror}"
+            ) from None
+        if not text.strip():
+            raise ValidationError(f"sweep spec file {str(p)!r} is empty: it needs a YAML spec")
+        return load_yaml(text, where=str(p))
     return normalize(spec)
 
 

@@ -256,7 +256,10 @@ def _loop(
                     waited = True
                     time.sleep(WAIT_EVERY)
                     continue
-                result.stopped_because = current.stop_reason or "sweep over"
+                reason = current.stop_reason or "sweep over"
+                if current.status == "stopped":  # by a person: say so, with their reason
+                    reason = f"the sweep was stopped ({reason})"
+                result.stopped_because = reason
                 break
             waited = False
             t0 = time.monotonic()
@@ -374,10 +377,15 @@ def run_command_trials(
     count: int | None = None,
     quiet: bool = False,
     heartbeat_every: float | None = None,
+    child_output_to_stderr: bool = False,
 ) -> AgentResult:
     """Run the sweep's ``command`` (or ``command``) once per trial. The agent beats for
     the trial's run every ``heartbeat_every`` seconds (default: the run heartbeat setting,
-    ``RUNTRACK_HEARTBEAT_INTERVAL``) while the child starts and works."""
+    ``RUNTRACK_HEARTBEAT_INTERVAL``) while the child starts and works. With
+    ``child_output_to_stderr`` the trials' standard output goes to the agent's standard
+    error (``runtrack agent --json`` keeps standard output for its JSON). A command that
+    cannot be started (no such program, not executable) fails its trial and stops the
+    agent with a ``ValidationError``: every other trial would fail the same way."""
     if heartbeat_every is None:
         from ..settings import load
 
@@ -411,12 +419,18 @@ def run_command_trials(
         try:
             try:
                 proc = subprocess.Popen(
-                    argv, env=env, preexec_fn=_die_with_parent if os.name == "posix" else None
+                    argv,
+                    env=env,
+                    stdout=2 if child_output_to_stderr else None,
+                    preexec_fn=_die_with_parent if os.name == "posix" else None,
                 )
             except OSError as exc:
-                return _tell(
-                    store, sweep_id, trial.run_id, "failed", error=f"cannot start {argv[0]}: {exc}"
-                )
+                why = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+                _tell(store, sweep_id, trial.run_id, "failed", error=why)
+                raise ValidationError(
+                    f"{why}; trial {trial.number} is recorded failed and the agent stops. "
+                    "Fix the command (the spec's, or the one after --) and start it again"
+                ) from None
             try:
                 rc = proc.wait()
             except KeyboardInterrupt:

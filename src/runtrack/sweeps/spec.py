@@ -578,8 +578,18 @@ def load_yaml(text: str, where: str = "spec") -> dict[str, Any]:
     try:
         doc = _yaml.safe_load(text)
     except _yaml.YAMLError as e:
-        raise ValidationError(f"{where} is not valid YAML: {e}") from None
+        raise ValidationError(f"{where} is not valid YAML: {_yaml_problem(e)}") from None
     return normalize(doc)
+
+
+def _yaml_problem(e: Exception) -> str:
+    """PyYAML's error on one line: what is wrong and where (line and column, 1-based)."""
+    problem = getattr(e, "problem", None)
+    mark = getattr(e, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(e).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def is_active(p: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:

@@ -238,6 +238,7 @@ class SweepContract:
         assert sw.best is None
         assert sorted(t.values for t in sw.pareto) == [  # type: ignore[type-var]
             (0.5, 0.2),
+            (1.0, 0.5),  # told twice: neither dominates the other, both are on the front
             (1.0, 0.5),
             (2.0, 0.9),
             (2.5, 0.95),
@@ -247,7 +248,8 @@ class SweepContract:
         ids = []
         configs = [
             {"x": 0.5, "model": {"depth": 1}, "opt": "adam", "epochs": 3},  # fits
-            {"x": 1.0, "model": {"depth": 2}, "opt": "sgd", "momentum": 0.1},  # fits
+            {"x": 1.0, "model": {"depth": 2}, "opt": "sgd", "momentum": 0.1, "epochs": 3},
+            {"x": 1.0, "model": {"depth": 2}, "opt": "adam", "epochs": 5},  # fixed differs
             {"x": 9.0, "model": {"depth": 2}, "opt": "adam"},  # x out of range
             {"x": 0.1, "model": {"depth": 2}, "opt": "rmsprop"},  # not a choice
         ]

@@ -24,7 +24,7 @@ from ...entities import (
     SweepTrial,
     utc_from_timestamp,
 )
-from ...errors import StoreError, SweepNotFoundError, ValidationError
+from ...errors import RunNotFoundError, StoreError, SweepNotFoundError, ValidationError
 from ...validation import check_existing_run_id, check_metric_value, check_project, check_step
 from ._create import check_spec
 from ._facade import SqlFacade
@@ -46,8 +46,12 @@ MAX_ERROR = 10_000
 def _check_sweep_id(sweep_id: object) -> str:
     try:
         return check_existing_run_id(sweep_id)
-    except ValidationError:
-        raise ValidationError(f"sweep id {sweep_id!r} is not a sweep id") from None
+    except (ValidationError, RunNotFoundError):  # malformed: no such sweep, said as such
+        shown = repr(sweep_id) if len(repr(sweep_id)) <= 60 else repr(sweep_id)[:57] + "..."
+        raise SweepNotFoundError(
+            f"sweep {shown} does not exist (sweep ids are 4-32 lowercase letters and digits, "
+            "as `runtrack sweep ls` prints them)"
+        ) from None
 
 
 def _check_actor(actor: object, what: str = "actor") -> str:
