@@ -394,3 +394,14 @@ def test_a_grid_sweep_ends_when_every_point_has_run(budget: int | None) -> None:
     points = {(t.params["a"], t.params["b"]) for t in sw.trials()}
     assert points == {(1, "x"), (1, "y"), (2, "x"), (2, "y")}
     assert runtrack.sweep(sw.id, lambda run: None, count=2).counts == {"complete": 4}
+
+
+@pytest.mark.parametrize("ref", ["nope-id", "spec.yaml", "../x/y"])
+def test_a_string_that_is_neither_a_spec_file_nor_a_sweep_id_is_refused(ref: str) -> None:
+    with pytest.raises(ValidationError, match="neither a sweep spec file nor the id of a sweep"):
+        runtrack.sweep(ref, lambda run: None)
+
+
+def test_an_unknown_sweep_id_is_a_missing_sweep() -> None:
+    with pytest.raises(SweepNotFoundError, match="sweep 'abcd1234' does not exist"):
+        runtrack.sweep("abcd1234", lambda run: None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..entities import Sweep, SweepTrial
-from ..errors import ValidationError
+from ..errors import RunNotFoundError, ValidationError
 from ..validation import check_existing_run_id, check_project
 
 if TYPE_CHECKING:
@@ -237,6 +237,11 @@ def sweep(
     api = Api()
     if isinstance(spec, str) and not Path(spec).suffix and _looks_like_id(spec):
         view = api.sweep(spec)
+    elif isinstance(spec, str | Path) and not Path(spec).exists():
+        raise ValidationError(
+            f"{str(spec)!r} is neither a sweep spec file nor the id of a sweep "
+            "(give a spec dict, the path of a YAML spec, or an id from `runtrack sweep ls`)"
+        )
     else:
         view = api.create_sweep(spec, project=project)
     run_function_trials(api.store, view.id, fn, count=count)
@@ -246,7 +251,7 @@ def sweep(
 def _looks_like_id(text: str) -> bool:
     try:
         check_existing_run_id(text)
-    except ValidationError:
+    except (ValidationError, RunNotFoundError):  # malformed: not an id, so a file name
         return False
     return not Path(text).exists()
 
