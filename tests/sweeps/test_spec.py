@@ -758,12 +758,12 @@ def test_bad_top_level_values_are_refused(changes: dict[str, Any], field: str, w
                 }
             },
             "parameters.x.step",
-            "",
+            "too large",
             id="step",
         ),
         pytest.param({"seed": HUGE}, "seed", "too large", id="seed"),
         pytest.param({"budget": {"trials": HUGE}}, "budget.trials", "too large", id="trials"),
-        pytest.param({"budget": {"seconds": HUGE}}, "budget.seconds", "", id="seconds"),
+        pytest.param({"budget": {"seconds": HUGE}}, "budget.seconds", "too large", id="seconds"),
         pytest.param({"retries": HUGE}, "retries", "too large", id="retries"),
         pytest.param({"warm_start": {"limit": HUGE}}, "warm_start.limit", "too large", id="limit"),
     ],
@@ -927,13 +927,13 @@ BAD_PARAMETERS: list[Any] = [
     pytest.param(
         {"distribution": "int", "min": 2, "max": 12, "step": 3},
         "x.step",
-        "",
+        "does not divide the range",
         id="i-step-nofit",
     ),
     pytest.param(
         {"distribution": "int", "min": 2, "max": 3, "step": 5},
         "x.step",
-        "",
+        "does not divide the range",
         id="i-step-too-big",
     ),
     # float steps
@@ -964,7 +964,7 @@ BAD_PARAMETERS: list[Any] = [
     pytest.param(
         {"distribution": "uniform", "min": 0, "max": 1, "step": 0.3},
         "x.step",
-        "",
+        "does not divide the range",
         id="s-nofit",
     ),
     # distribution and log
@@ -1101,25 +1101,25 @@ BAD_WHEN: list[Any] = [
     pytest.param(
         {"depth": 100},
         "parameters.momentum.when.depth",
-        "",
+        "is outside depth",
         id="int-out-of-range",
     ),
     pytest.param(
         {"depth": 2.5},
         "parameters.momentum.when.depth",
-        "",
+        "is not a value depth can take",
         id="int-fraction",
     ),
     pytest.param(
         {"depth": "deep"},
         "parameters.momentum.when.depth",
-        "",
+        "must be a number",
         id="int-str",
     ),
     pytest.param(
         {"lr": 0.5},
         "parameters.momentum.when.lr",
-        "",
+        "is outside lr",
         id="float-out-of-range",
     ),
 ]
@@ -1159,7 +1159,7 @@ def test_a_condition_chain_that_can_never_hold_is_refused() -> None:
         "b": {"values": [1, 2], "when": {"kind": "y"}},  # exists only when kind == y
         "a": {"values": [1, 2], "when": {"b": 1, "kind": "x"}},  # needs b and kind == x
     }
-    refused(spec(parameters=params), "parameters.a.when", "")
+    refused(spec(parameters=params), "parameters.a.when", "can never hold")
 
 
 # --------------------------------------------------------------------------------------------
