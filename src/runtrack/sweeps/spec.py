@@ -349,7 +349,7 @@ def _parameters(raw: object) -> dict[str, dict[str, Any]]:
     return {n: params[n] for n in order}
 
 
-def _same(a: object, b: object) -> bool:
+def same_value(a: object, b: object) -> bool:
     """Equal as a condition compares: a bool matches only a bool (True == 1 in Python)."""
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
@@ -374,7 +374,9 @@ def _check_conditions_can_hold(params: Mapping[str, Mapping[str, Any]], order: l
             implied = [(other, vals, n), *((k, vs, other) for k, vs in needs[other].items())]
             for k, vs, via in implied:
                 have = req.get(k)
-                both = vs if have is None else [v for v in have if any(_same(v, c) for c in vs)]
+                both = (
+                    vs if have is None else [v for v in have if any(same_value(v, c) for c in vs)]
+                )
                 if not both:
                     raise _fail(
                         f"parameters.{n}.when",
@@ -598,8 +600,7 @@ def is_active(p: Mapping[str, Any], chosen: Mapping[str, Any]) -> bool:
         if other not in chosen:
             return False
         v = chosen[other]
-        # a bool matches only a bool (True == 1 in Python); 3 matches 3.0
-        if not any(isinstance(v, bool) == isinstance(c, bool) and v == c for c in vals):
+        if not any(same_value(v, c) for c in vals):  # 3 matches 3.0, True matches only True
             return False
     return True
 

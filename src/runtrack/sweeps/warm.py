@@ -3,8 +3,8 @@
 A run qualifies when it finished (a trial of another sweep only if that trial completed:
 a pruned trial's last value is not a result), its config holds a value inside the space
 for every parameter active given the others (the fixed value for a fixed one), and it
-logged every objective. Its trial row points at
-the run (``warm``), counts in the search but not against the budget.
+logged every objective. Its trial row points at the run (``warm``), counts in the search
+but not against the budget.
 """
 
 from __future__ import annotations
@@ -115,8 +115,7 @@ def _has(flat: Mapping[str, Any], name: str, value: Any) -> bool:
         return bool(value) and all(_has(flat, f"{name}.{k}", v) for k, v in value.items())
     if name not in flat:
         return False
-    v = flat[name]
-    return isinstance(v, bool) == isinstance(value, bool) and v == value
+    return spec_mod.same_value(flat[name], value)
 
 
 class _Unfit(Exception):
@@ -127,7 +126,7 @@ def _value_in(d: BaseDistribution, v: Any, name: str) -> Any:
     """``v`` as the distribution's type when it lies inside it (bounds, step, choices)."""
     if isinstance(d, CategoricalDistribution):
         for c in d.choices:  # 1 and 1.0 are one choice, True is not 1
-            if v == c and isinstance(v, bool) == isinstance(c, bool):
+            if spec_mod.same_value(v, c):
                 return c
         raise _Unfit(name)
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
