@@ -145,7 +145,11 @@ class SweepView:
     ) -> SweepTrial:
         """Finish a trial: ``complete`` with its objective value (a list for several
         objectives), ``pruned`` (last value optional) or ``failed``."""
+        from ..sweeps.records import MAX_TRIAL_ERROR
+
         values = _values(value)
+        if isinstance(error, str) and len(error) > MAX_TRIAL_ERROR:
+            error = error[:MAX_TRIAL_ERROR]  # kept as the store keeps it, on every backend
         return self._api.store.sweep_tell(
             self.id, _run_of(trial), state=state, values=values, error=error
         )
@@ -178,6 +182,11 @@ def _number(v: object) -> float:
         raise ValidationError(f"objective value {v!r} is not a number")
     try:
         return float(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond a float's range
+        raise ValidationError(
+            f"objective value (an integer of {len(str(v))} digits) is too large a number "
+            "for a float"
+        ) from None
     except (TypeError, ValueError):
         raise ValidationError(f"objective value {v!r} is not a number") from None
 

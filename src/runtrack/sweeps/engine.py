@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -77,7 +78,7 @@ from ._study import (
     suggest,
     trial_view,
 )
-from .records import trial_from_row
+from .records import MAX_TRIAL_ERROR, trial_from_row
 
 __all__ = [
     "RunState",
@@ -420,22 +421,35 @@ class SweepEngine:
         if state not in ("complete", "pruned", "failed"):
             raise ValidationError(f"state {state!r} must be complete, pruned or failed")
 
+        if error is not None and len(error) > MAX_TRIAL_ERROR:
+            error = error[:MAX_TRIAL_ERROR]  # what is stored is what the caller gets back
+
         def go(c: Cached, t: SweepTx) -> SweepTrial:
             number = self._number_of(c, run_id)
             fr = frozen_trial(c, number)
             if fr.state.is_finished():
-                if NAME_OF[fr.state] != state:
-                    raise ConflictError(
-                        f"trial {number} of sweep {sweep_id} is already {NAME_OF[fr.state]}"
-                    )
+                told = NAME_OF[fr.state]
+                if told != state:
+                    raise ConflictError(f"trial {number} of sweep {sweep_id} is already {told}")
+                if state == "complete" and values is not None:
+                    again = check_values(c, state, values)
+                    if again is not None and list(fr.values or ()) != again:
+                        raise ConflictError(
+                            f"trial {number} of sweep {sweep_id} is already complete with "
+                            f"{list(fr.values or ())}; it cannot be told {again}"
+                        )
                 return trial_view(c, sweep_id, number)
             vals = check_values(c, state, values)
-            final = state
+            final, why = state, error
             if state == "complete" and PRUNE_ATTR in fr.system_attrs:
                 # the pruner stopped it: however the loop ended, its value is a partial one
                 final, vals = "pruned", None if not vals else vals[:1]
-            finish_trial(c, t, number, final, vals, error, step)
-            record_on_run(c, t, run_id, final, vals, error)
+            if final == "complete" and vals is not None and not all(map(math.isfinite, vals)):
+                # failed on the trial and on its run alike (finish_trial would fail the
+                # trial; the run must not say complete)
+                final, why, vals = "failed", f"objective value {vals} is not finite", None
+            finish_trial(c, t, number, final, vals, why, step)
+            record_on_run(c, t, run_id, final, vals, why)
             row = t.sweep_row()
             reason = exhausted(c, row, t.now())
             if reason is not None:

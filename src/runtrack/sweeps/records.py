@@ -10,6 +10,9 @@ from typing import Any
 
 from ..entities import SweepTrial, utc_from_timestamp
 
+#: a trial's error text is kept up to this many characters (the rest is cut)
+MAX_TRIAL_ERROR = 10_000
+
 
 def trial_from_row(row: Mapping[str, Any], sweep_id: str) -> SweepTrial:
     vals = json.loads(row["vals"]) if row.get("vals") else None

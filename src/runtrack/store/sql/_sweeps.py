@@ -25,6 +25,7 @@ from ...entities import (
     utc_from_timestamp,
 )
 from ...errors import RunNotFoundError, StoreError, SweepNotFoundError, ValidationError
+from ...sweeps.records import MAX_TRIAL_ERROR
 from ...validation import check_existing_run_id, check_metric_value, check_project, check_step
 from ._create import check_spec
 from ._facade import SqlFacade
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from ...sweeps.engine import RunState
 
 T = TypeVar("T")
-MAX_ERROR = 10_000
 
 
 def _check_sweep_id(sweep_id: object) -> str:
@@ -97,8 +97,8 @@ class _SqlSweepTx:
     def put_trial(self, row: Mapping[str, Any], *, new: bool = False) -> None:
         values = dict(row)
         values["sweep_id"] = self._id
-        if values.get("error") and len(values["error"]) > MAX_ERROR:
-            values["error"] = values["error"][:MAX_ERROR]
+        if values.get("error") and len(values["error"]) > MAX_TRIAL_ERROR:
+            values["error"] = values["error"][:MAX_TRIAL_ERROR]
         if new:
             self._conn.execute(insert(sweep_trials).values(**values))
             return
@@ -348,6 +348,8 @@ class SweepMethods(SqlFacade):
         _check_sweep_id(sweep_id)
         check_existing_run_id(run_id)
         step = check_step(step)
+        if isinstance(value, bool):  # as tell refuses it: True is no objective value
+            raise ValidationError(f"objective value {value!r} is not a number")
         v = check_metric_value("objective", value)
         return engine_of(self).report(sweep_id, run_id, step, v)
 
