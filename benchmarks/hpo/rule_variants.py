@@ -26,6 +26,8 @@ variants:
                     (the bad tail flattened, so the model resolves the good region)
 ``trN``             from trial 20, every other GP ask searches a box N% of each parameter's
                     (normalised) range wide around the best trial (a trust region)
+``subK``            from trial K, every other GP ask keeps the integer parameters at (one
+                    step from) the best trial's and searches the floats over their range
 ==================  =====================================================================
 
 Usage (appends one JSON line per seed)::
@@ -140,15 +142,23 @@ def _box(dist: Any, value: Any, width: float) -> Any:
     return IntDistribution(ilo, ihi, log=dist.log, step=st)
 
 
-def _trust_region(width: float, start: int) -> None:
-    """From trial ``start``, every other GP ask searches a box around the best trial."""
+def _trust_region(width: float, start: int, float_width: float | None = None) -> None:
+    """From trial ``start``, every other GP ask searches a box around the best trial
+    (floats get ``float_width`` if given)."""
     impl = _gp.EngineGPSampler._sample_relative_impl
 
     def local(self: Any, study: Any, complete: list[Any], running: Any, space: Any) -> Any:
         number = getattr(self, "_rv_number", 0)
         if number >= start and number % 2 and len(study.directions) == 1 and complete:
             best = min(complete, key=lambda t: t.value)
-            space = {k: _box(d, best.params[k], width) for k, d in space.items()}
+            space = {
+                k: _box(
+                    d,
+                    best.params[k],
+                    width if float_width is None or isinstance(d, IntDistribution) else float_width,
+                )
+                for k, d in space.items()
+            }
         return impl(self, study, complete, running, space)
 
     _gp.EngineGPSampler._sample_relative_impl = local  # type: ignore[method-assign]
@@ -205,6 +215,8 @@ def apply(variant: str) -> None:
         _warp("clip", k / 100)
     elif kind == "tr":
         _trust_region(k / 100, 20)
+    elif kind == "sub":
+        _trust_region(0.0, k, float_width=1.0)
     elif kind == "local":
         _set_on_gp("_n_local_search", k)
     elif kind == "prior-x":
