@@ -309,7 +309,7 @@ def test_should_prune_before_the_objective_is_logged_says_what_to_log() -> None:
         ({"type": "mediam"}, "pruner.type"),
         ({"n_startup_trials": 1}, "pruner.type"),
         ({}, "pruner.type"),
-        ("median", "pruner must be a mapping"),
+        ("mediam", "pruner.type 'mediam' is unknown"),
     ],
 )
 def test_bad_pruner_options_are_refused_naming_the_field(pruner: Any, field: str) -> None:
@@ -320,10 +320,24 @@ def test_bad_pruner_options_are_refused_naming_the_field(pruner: Any, field: str
     assert runtrack.Api().sweeps("prune") == []  # nothing stored
 
 
-@pytest.mark.parametrize("pruner", [0, False, "", []])
+@pytest.mark.parametrize("pruner", [0, False, []])
 def test_a_pruner_that_is_not_a_mapping_is_refused_even_when_falsy(pruner: Any) -> None:
-    with pytest.raises(ValidationError, match="pruner must be a mapping"):
+    with pytest.raises(ValidationError, match="pruner must be a type name or a mapping"):
         runtrack.Api().create_sweep(spec(pruner, 2), project="prune")
+
+
+def test_an_empty_pruner_name_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"pruner\.type '' is unknown"):
+        runtrack.Api().create_sweep(spec("", 2), project="prune")
+
+
+@pytest.mark.parametrize("name", ["median", "none", "successive_halving", "hyperband"])
+def test_a_bare_type_name_is_the_pruner_with_its_defaults(name: str) -> None:
+    api = runtrack.Api()
+    short = api.create_sweep(spec(name, 2), project="prune")
+    full = api.create_sweep(spec({"type": name}, 2), project="prune")
+    assert short.spec["pruner"] == full.spec["pruner"]
+    assert short.spec["pruner"]["type"] == ("sha" if name == "successive_halving" else name)
 
 
 def test_a_sweep_of_several_objectives_refuses_a_pruner() -> None:

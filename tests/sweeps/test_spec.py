@@ -628,7 +628,7 @@ BAD_TOP_LEVEL: list[Any] = [
         "minimize",
         id="goal-dict",
     ),
-    pytest.param({"pruner": "median"}, "pruner", "mapping", id="pruner-str"),
+    pytest.param({"pruner": "medianx"}, "pruner", "'medianx' is unknown", id="pruner-str"),
     pytest.param({"pruner": {"type": "bogus"}}, "pruner", "pruner.type", id="pruner-unknown"),
     pytest.param({"pruner": {"kind": "median"}}, "pruner", "pruner.type", id="pruner-no-type"),
     pytest.param(
@@ -665,7 +665,7 @@ BAD_TOP_LEVEL: list[Any] = [
     pytest.param(
         {"pruner": ""},
         "pruner",
-        "mapping",
+        "pruner.type '' is unknown",
         id="pruner-empty-str",
     ),
     pytest.param(

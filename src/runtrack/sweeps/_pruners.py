@@ -191,10 +191,15 @@ def check_pruner(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a spec's ``pruner`` section and return it with every default filled in.
 
     Raises ``ValueError`` naming the offending key and value and what is allowed. Unknown keys
-    are errors. ``"successive_halving"`` is normalised to ``"sha"``. Pure Python: no optuna.
+    are errors. A bare type name (``pruner: median``) stands for ``{type: median}`` with every
+    default. ``"successive_halving"`` is normalised to ``"sha"``. Pure Python: no optuna.
     """
+    if isinstance(cfg, str):
+        cfg = {"type": cfg}
     if not isinstance(cfg, Mapping):
-        raise ValueError(f"pruner must be a mapping with a 'type' key, got {_show(cfg)}")
+        raise ValueError(
+            f"pruner must be a type name or a mapping with a 'type' key, got {_show(cfg)}"
+        )
     if "type" not in cfg:
         raise ValueError(f"pruner.type is missing; allowed: {', '.join(PRUNER_TYPES)}")
     kind = cfg["type"]
