@@ -11,7 +11,7 @@
      |    |    +-- ModelNotFoundError  no registered model / version / alias of that name
      |    +-- UserNotFoundError
      |    +-- TokenNotFoundError
- |    +-- SweepNotFoundError
+     |    +-- SweepNotFoundError
      +-- ConflictError                 HTTP 409
      |    +-- RunExistsError
      |    +-- RunFinishedError         a write to a run that has ended (and was not resumed)
@@ -21,9 +21,10 @@
      |    +-- StoreUnavailableError    transient: the store could not be reached; retry later
      |    +-- SchemaVersionError       the database schema is older/newer than this runtrack
      +-- IntegrityError                HTTP 500: stored content does not match its hash
- +-- NoActiveRunError              HTTP 400: runtrack.log() & co. before runtrack.init()
- +-- AuthenticationError           HTTP 401: no valid token
- +-- PermissionDeniedError         HTTP 403: the token's user may not do this
+     +-- NoActiveRunError              HTTP 400: runtrack.log() & co. before runtrack.init()
+     +-- TrialsFailingError            an agent gave up: its last N trials all failed
+     +-- AuthenticationError           HTTP 401: no valid token
+     +-- PermissionDeniedError         HTTP 403: the token's user may not do this
 
 TrialPruned (not a RuntrackError) is raised inside a sweep trial to stop it as pruned.
 
@@ -55,6 +56,7 @@ __all__ = [
     "SweepNotFoundError",
     "TokenNotFoundError",
     "TrialPruned",
+    "TrialsFailingError",
     "UserExistsError",
     "UserNotFoundError",
     "ValidationError",
@@ -195,6 +197,22 @@ class AuthenticationError(RuntrackError):
 class PermissionDeniedError(RuntrackError):
     code = "forbidden"
     http_status = 403
+
+
+class TrialsFailingError(RuntrackError):
+    """An agent stopped because its last ``failures`` trials all failed (crashed, or ended
+    without the objective): the trial code is likely broken, and going on would spend the
+    sweep's budget on failures. The sweep itself goes on; other agents are not stopped."""
+
+    code = "trials_failing"
+    http_status = 500
+
+    def __init__(self, message: str, sweep_id: str = "", failures: int = 0, last_error: str = ""):
+        super().__init__(message)
+        self.sweep_id, self.failures, self.last_error = sweep_id, failures, last_error
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "sweep": self.sweep_id, "failures": self.failures}
 
 
 class TrialPruned(Exception):

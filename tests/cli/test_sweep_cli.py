@@ -638,3 +638,79 @@ def test_agent_json_stdout_parses_when_the_trial_prints(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["sweep"] == sid and doc["trials"][0]["state"] == "complete"
+
+
+# -- an agent whose trials keep failing gives up ---------------------------------------------
+FAIL_ON = """\
+import os, runtrack
+with runtrack.init() as run:
+    if int(os.environ["RUNTRACK_TRIAL_NUMBER"]) in {FAIL}:
+        raise RuntimeError("broken trial " + os.environ["RUNTRACK_TRIAL_NUMBER"])
+    run.log({"loss": 1.0})
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_agent_gives_up_after_failures_in_a_row(tmp_path: Path, as_json: bool) -> None:
+    script = trial_script(tmp_path, FAIL_ON.replace("{FAIL}", "{0, 1, 3, 4, 5, 6}"))
+    sid = create(write(tmp_path, "spec.yaml", SPEC.replace("trials: 2", "trials: 20")))
+    flag = ["--json"] if as_json else []
+    r = invoke("agent", sid, "--max-failures", "3", *flag, "--", sys.executable, str(script))
+    assert not r.crashed and r.code == 1
+    if as_json:
+        err = r.json()["error"]
+        assert err["code"] == "trials_failing" and err["failures"] == 3 and err["sweep"] == sid
+        text = err["message"]
+    else:
+        text = r.err
+    assert "last 3 trials" in text and "broken trial 5" in text and "--max-failures 0" in text
+    shown = invoke("sweep", "show", sid, "--json").json()
+    # trial 2 succeeded, so the count started again at 3 and gave up at 5
+    assert shown["counts"] == {"failed": 5, "complete": 1} and shown["budget_used"] == 6
+    assert shown["status"] == "running"
+
+
+def test_agent_with_max_failures_zero_runs_the_whole_budget(tmp_path: Path) -> None:
+    script = trial_script(tmp_path, FAIL_ON.replace("{FAIL}", "range(100)"))
+    sid = create(write(tmp_path, "spec.yaml", SPEC.replace("trials: 2", "trials: 6")))
+    r = invoke("agent", sid, "--max-failures", "0", "--json", "--", sys.executable, str(script))
+    assert r.code == 0 and [t["state"] for t in r.json()["trials"]] == ["failed"] * 6
+
+
+@pytest.mark.parametrize("bad", ["-1", "x"])
+def test_agent_max_failures_must_be_a_non_negative_integer(tmp_path: Path, bad: str) -> None:
+    sid = create(spec_with_command(tmp_path))
+    r = invoke("agent", sid, "--max-failures", bad)
+    assert not r.crashed and r.code == 2 and "--max-failures" in r.err
+    assert invoke("sweep", "show", sid, "--json").json()["budget_used"] == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "needle"),
+    [
+        ("import sys; sys.exit('cannot read data/train.csv')", "cannot read data/train.csv"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed by SIGKILL"),
+        (
+            "print('\\u00e9t\\u00e9 \\u2713', file=__import__('sys').stderr); raise SystemExit(4)",
+            "code 4; last line of its stderr: \u00e9t\u00e9 \u2713",
+        ),
+    ],
+    ids=["message", "signal", "unicode"],
+)
+def test_a_trial_that_dies_before_its_run_records_why(
+    tmp_path: Path, code: str, needle: str
+) -> None:
+    sid = create(write(tmp_path, "spec.yaml", SPEC))
+    r = invoke("agent", sid, "-n", "1", "--json", "--", sys.executable, "-c", code)
+    assert r.code == 0 and r.json()["trials"][0]["state"] == "failed"
+    (t,) = invoke("sweep", "show", sid, "--json").json()["trials"]
+    assert needle in t["error"]
+
+
+def test_a_grandchild_holding_stderr_does_not_hang_the_agent(tmp_path: Path) -> None:
+    code = "import subprocess, sys; subprocess.Popen(['sleep', '20']); sys.exit('parent gone')"
+    sid = create(write(tmp_path, "spec.yaml", SPEC))
+    r = invoke("agent", sid, "-n", "1", "--json", "--", sys.executable, "-c", code)
+    assert r.code == 0 and r.json()["trials"][0]["state"] == "failed"
+    (t,) = invoke("sweep", "show", sid, "--json").json()["trials"]
+    assert "parent gone" in t["error"]

@@ -14,7 +14,7 @@ import pytest
 
 import runtrack
 from runtrack.entities import SweepTrial
-from runtrack.errors import ConfigError, SweepNotFoundError, ValidationError
+from runtrack.errors import ConfigError, SweepNotFoundError, TrialsFailingError, ValidationError
 from runtrack.sweeps.agent import render_command
 
 pytestmark = pytest.mark.usefixtures("sdk")
@@ -405,3 +405,57 @@ def test_a_string_that_is_neither_a_spec_file_nor_a_sweep_id_is_refused(ref: str
 def test_an_unknown_sweep_id_is_a_missing_sweep() -> None:
     with pytest.raises(SweepNotFoundError, match="sweep 'abcd1234' does not exist"):
         runtrack.sweep("abcd1234", lambda run: None)
+
+
+# -- an agent whose trials keep failing gives up ---------------------------------------------
+def test_a_function_that_always_raises_stops_after_five_trials() -> None:
+    calls: list[int] = []
+
+    def train(run: runtrack.Run) -> None:
+        calls.append(1)
+        raise KeyError("no column 'lable' in the dataset")
+
+    with pytest.raises(TrialsFailingError) as info:
+        runtrack.sweep(spec(budget={"trials": 50}), train, project="fn")
+    msg = str(info.value)
+    assert "last 5 trials" in msg and "no column 'lable'" in msg and "max_failures=0" in msg
+    assert info.value.failures == 5 and "KeyError" in info.value.last_error
+    (sw,) = runtrack.Api().sweeps("fn")
+    assert len(calls) == 5 and sw.counts == {"failed": 5}
+    assert sw.status == "running"  # the sweep goes on: the budget is not spent on failures
+
+
+def test_max_failures_counts_failures_in_a_row_and_zero_never_gives_up() -> None:
+    n = {"calls": 0}
+
+    def train(run: runtrack.Run) -> float:
+        n["calls"] += 1
+        if n["calls"] == 3:
+            return 1.0  # one success resets the count
+        raise RuntimeError(f"bad trial {n['calls']}")
+
+    with pytest.raises(TrialsFailingError, match=r"last 3 trials.*bad trial 6"):
+        runtrack.sweep(spec(), train, project="fn", max_failures=3)
+    assert n["calls"] == 6
+    n["calls"] = 0
+    sw = runtrack.sweep(spec(budget={"trials": 7}), train, project="fn2", max_failures=0)
+    assert sw.counts == {"failed": 6, "complete": 1} and sw.status == "finished"
+
+
+def test_a_function_that_neither_returns_nor_logs_counts_as_a_failure() -> None:
+    with pytest.raises(TrialsFailingError, match="neither returned nor logged loss"):
+        runtrack.sweep(spec(), lambda run: None, project="fn", max_failures=2)
+
+
+def test_non_finite_values_are_outcomes_not_a_broken_script() -> None:
+    sw = runtrack.sweep(
+        spec(budget={"trials": 4}), lambda run: float("nan"), project="fn", max_failures=2
+    )
+    assert sw.counts == {"failed": 4} and sw.status == "finished"
+
+
+@pytest.mark.parametrize("bad", [-1, True, 2.5, "3", None])
+def test_max_failures_must_be_a_non_negative_integer(bad: Any) -> None:
+    with pytest.raises(ValidationError, match="max_failures"):
+        runtrack.sweep(spec(), lambda run: 1.0, project="fn", max_failures=bad)
+    assert runtrack.Api().sweeps("fn") == []  # refused before the sweep was created

@@ -225,11 +225,23 @@ def stop(sweep_id: str, reason: str | None, as_json: bool) -> None:
 @click.argument("sweep_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("--count", "-n", type=click.IntRange(min=1), help="Run at most N trials.")
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Stop after this many trials in a row failed (crashed or logged no objective); 0: never.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @handle_errors
 def agent(
-    sweep_id: str, command: tuple[str, ...], count: int | None, quiet: bool, as_json: bool
+    sweep_id: str,
+    command: tuple[str, ...],
+    count: int | None,
+    max_failures: int,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Run trials of sweep SWEEP_ID until it is over (or --count trials).
 
@@ -249,6 +261,7 @@ def agent(
         count=count,
         quiet=quiet or as_json,
         child_output_to_stderr=as_json,
+        max_failures=max_failures,
     )
     if as_json:
         emit_json(result.to_json())

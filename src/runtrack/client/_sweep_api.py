@@ -228,6 +228,8 @@ def sweep(
     fn: Callable[[Run], Any],
     count: int | None = None,
     project: str | None = None,
+    *,
+    max_failures: int = 5,
 ) -> SweepView:
     """Run a sweep's trials in this process: create the sweep from ``spec`` (a dict or a
     YAML file) — or continue an existing one when ``spec`` is its id — then, ``count``
@@ -235,14 +237,18 @@ def sweep(
     and call ``fn(run)``. ``fn`` reads ``run.config``, logs the objective with ``run.log``
     (and may call ``run.should_prune()`` / raise ``runtrack.TrialPruned``); it may also
     return the objective value (a list, or a dict by metric name, for several). A trial
-    that raises is recorded failed and the sweep goes on. Returns the sweep."""
-    from ..sweeps.agent import run_function_trials
+    that raises is recorded failed and the sweep goes on, unless ``max_failures`` trials
+    in a row have failed (raised, or neither returned nor logged the objective): then
+    ``TrialsFailingError`` says why the last one failed (0: never give up). Returns the
+    sweep."""
+    from ..sweeps.agent import check_max_failures, run_function_trials
     from .api import Api
 
     if not callable(fn):
         raise ValidationError("fn must be a function taking the trial's run")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValidationError(f"count {count!r} must be a positive integer or None")
+    check_max_failures(max_failures)
     api = Api()
     if isinstance(spec, str) and not Path(spec).suffix and _looks_like_id(spec):
         view = api.sweep(spec)
@@ -253,7 +259,7 @@ def sweep(
         )
     else:
         view = api.create_sweep(spec, project=project)
-    run_function_trials(api.store, view.id, fn, count=count)
+    run_function_trials(api.store, view.id, fn, count=count, max_failures=max_failures)
     return view.refresh()
 
 

@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..entities import Sweep, SweepTrial
-from ..errors import ConflictError, RuntrackError, TrialPruned, ValidationError
+from ..errors import (
+    ConflictError,
+    RuntrackError,
+    TrialPruned,
+    TrialsFailingError,
+    ValidationError,
+)
 from . import spec as spec_mod
 from .spec import PLACEHOLDER as _PLACEHOLDER
 from .spec import check_command
@@ -46,6 +52,14 @@ log = logging.getLogger("runtrack")
 
 #: seconds between two asks of an agent waiting for other agents' trials (retries)
 WAIT_EVERY = 2.0
+
+#: an agent gives up after this many of its trials failed in a row (0: never)
+MAX_FAILURES = 5
+
+#: what running one trial came to: the recorded state and values, and the error when the
+#: trial crashed or ended without its objective (None when it completed, was pruned, or
+#: reported a non-finite value, which is an outcome of its parameters, not a broken script)
+Outcome = tuple[str, list[float] | None, str | None]
 
 
 @dataclass
@@ -111,6 +125,59 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+class _StderrTail:
+    """Passes a child's standard error on to ours as it comes (progress bars with \\r
+    included) and keeps its last bytes, so a trial that crashed before its run could
+    record anything still says why."""
+
+    KEEP = 4096
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._tail = b""
+        self._thread = threading.Thread(
+            target=self._pump, name="runtrack-trial-stderr", daemon=True
+        )
+        self._thread.start()
+
+    def _pump(self) -> None:
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            try:
+                sys.stderr.flush()
+                os.write(2, chunk)
+            except OSError:  # our stderr is gone: keep reading so the child never blocks
+                pass
+            self._tail = (self._tail + chunk)[-self.KEEP :]
+
+    def finish(self, wait: float = 5.0) -> None:
+        """Wait for the pipe's end (``wait`` seconds at most: a grandchild may hold it
+        open, and then goes on being passed through) and close it."""
+        self._thread.join(timeout=wait)
+        if not self._thread.is_alive():
+            self._pipe.close()
+
+    def last_line(self) -> str:
+        """The child's last non-empty line of standard error so far."""
+        text = self._tail.decode("utf-8", "replace").replace("\r", "\n")
+        return _last_line(text) if text.strip() else ""
+
+
+def _exit_text(rc: int) -> str:
+    if rc < 0:
+        try:
+            return f"the command was killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"the command was killed by signal {-rc}"
+    return f"the command exited with code {rc}"
 
 
 # -- the loop -----------------------------------------------------------------------------
@@ -214,17 +281,37 @@ class _Progress:
             self._bar.stop()
 
 
+def check_max_failures(max_failures: object) -> int:
+    if (
+        isinstance(max_failures, bool)
+        or not isinstance(max_failures, int)
+        or not 0 <= max_failures <= 2**31
+    ):
+        raise ValidationError(
+            f"max_failures {max_failures!r} must be an integer >= 0 (0: never give up)"
+        )
+    return max_failures
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else text.strip()
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
 def _loop(
     store: TrackingStore,
     sweep_id: str,
     count: int | None,
     quiet: bool,
-    one: Callable[[SweepTrial, Mapping[str, Any]], tuple[str, list[float] | None]],
+    one: Callable[[SweepTrial, Mapping[str, Any]], Outcome],
+    max_failures: int = MAX_FAILURES,
 ) -> AgentResult:
     from ..client._init import _host, _user
 
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValidationError(f"count {count!r} must be a positive integer")
+    check_max_failures(max_failures)
     from ..settings import load
 
     sweep = store.get_sweep(sweep_id)
@@ -239,6 +326,7 @@ def _loop(
     progress = _Progress(sweep_id, count, sweep.metric, sweep.goal, quiet, sweep_best)
     user, host = _user(), _host()
     waited = False
+    failed_in_a_row: list[str] = []  # this agent's last trials' errors, while all crashed
     try:
         while count is None or result.count < count:
             trial = store.sweep_ask(sweep_id, user=user, host=host)
@@ -263,11 +351,24 @@ def _loop(
                 break
             waited = False
             t0 = time.monotonic()
-            state, values = one(trial, spec)
+            state, values, crash = one(trial, spec)
             progress.trial(trial, state, values, time.monotonic() - t0)
             result.trials.append(
                 {"number": trial.number, "run_id": trial.run_id, "state": state, "values": values}
             )
+            failed_in_a_row = [*failed_in_a_row, crash] if crash is not None else []
+            if max_failures and len(failed_in_a_row) >= max_failures:
+                result.stopped_because = f"{len(failed_in_a_row)} trials in a row failed"
+                raise TrialsFailingError(
+                    f"the agent stopped: its last {len(failed_in_a_row)} trials of sweep "
+                    f"{sweep_id} all failed; the last one: {_last_line(failed_in_a_row[-1])}. "
+                    "Fix the trial code and start the agent again (the sweep goes on; "
+                    "`runtrack sweep show` lists the failed trials, and max_failures=0 "
+                    "(--max-failures 0) never gives up)",
+                    sweep_id=sweep_id,
+                    failures=len(failed_in_a_row),
+                    last_error=failed_in_a_row[-1],
+                )
         else:
             result.stopped_because = f"ran {count} trial(s)"
     finally:
@@ -314,12 +415,16 @@ def run_function_trials(
     *,
     count: int | None = None,
     quiet: bool = False,
+    max_failures: int = MAX_FAILURES,
 ) -> AgentResult:
+    """Call ``fn(run)`` once per trial. A trial whose function raises (or neither returns
+    nor logs the objective) is recorded failed and the next one starts, unless
+    ``max_failures`` trials in a row have failed so: then ``TrialsFailingError``."""
     from ..client._init import init
     from ..client._sweep_api import objective_values
     from ..client._trial import attach, end_pruned
 
-    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> tuple[str, list[float] | None]:
+    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> Outcome:
         assert trial.run_id is not None
         names = spec_mod.objective_names(spec)
         run = init(resume=trial.run_id)
@@ -328,7 +433,7 @@ def run_function_trials(
             returned = fn(run)
         except TrialPruned:
             end_pruned(run)
-            return _tell(store, sweep_id, run.id, "pruned")
+            return (*_tell(store, sweep_id, run.id, "pruned"), None)
         except KeyboardInterrupt:
             run.finish("killed", "interrupted (KeyboardInterrupt)")
             _tell(store, sweep_id, run.id, "failed", error="interrupted")
@@ -337,7 +442,7 @@ def run_function_trials(
             text = traceback.format_exc()
             run.finish("failed", text)
             log.warning("runtrack: trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
-            return _tell(store, sweep_id, run.id, "failed", error=text)
+            return (*_tell(store, sweep_id, run.id, "failed", error=text), text)
         values = objective_values(names, returned, run.summary)
         if values is not None and run.status == "running":
             missing = {n: v for n, v in zip(names, values, strict=True) if n not in run.summary}
@@ -345,14 +450,9 @@ def run_function_trials(
                 run.log(missing)  # a returned objective is recorded on the run too
         run.finish()
         if values is None:
-            return _tell(
-                store,
-                sweep_id,
-                run.id,
-                "failed",
-                error=f"the trial neither returned nor logged {', '.join(names)}",
-            )
-        return _tell(store, sweep_id, run.id, "complete", values)
+            why = f"the trial neither returned nor logged {', '.join(names)}"
+            return (*_tell(store, sweep_id, run.id, "failed", error=why), why)
+        return (*_tell(store, sweep_id, run.id, "complete", values), None)
 
     from ..client._state import STATE
 
@@ -361,7 +461,7 @@ def run_function_trials(
         if owner:  # the trials share the first one's git/environment capture (_init)
             STATE.shared_provenance = {}
     try:
-        return _loop(store, sweep_id, count, quiet, one)
+        return _loop(store, sweep_id, count, quiet, one, max_failures)
     finally:
         if owner:
             with STATE.lock:
@@ -378,6 +478,7 @@ def run_command_trials(
     quiet: bool = False,
     heartbeat_every: float | None = None,
     child_output_to_stderr: bool = False,
+    max_failures: int = MAX_FAILURES,
 ) -> AgentResult:
     """Run the sweep's ``command`` (or ``command``) once per trial. The agent beats for
     the trial's run every ``heartbeat_every`` seconds (default: the run heartbeat setting,
@@ -385,7 +486,10 @@ def run_command_trials(
     ``child_output_to_stderr`` the trials' standard output goes to the agent's standard
     error (``runtrack agent --json`` keeps standard output for its JSON). A command that
     cannot be started (no such program, not executable) fails its trial and stops the
-    agent with a ``ValidationError``: every other trial would fail the same way."""
+    agent with a ``ValidationError``: every other trial would fail the same way. After
+    ``max_failures`` trials in a row that exit non-zero or log no objective, the agent
+    stops with ``TrialsFailingError`` (0: never)."""
+    check_max_failures(max_failures)
     if heartbeat_every is None:
         from ..settings import load
 
@@ -401,7 +505,7 @@ def run_command_trials(
     check_command(cmd, spec)
     names = spec_mod.objective_names(spec)
 
-    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> tuple[str, list[float] | None]:
+    def one(trial: SweepTrial, spec: Mapping[str, Any]) -> Outcome:
         assert trial.run_id is not None
         argv = render_command(cmd, spec, trial)
         env = dict(os.environ)
@@ -422,6 +526,7 @@ def run_command_trials(
                     argv,
                     env=env,
                     stdout=2 if child_output_to_stderr else None,
+                    stderr=subprocess.PIPE,
                     preexec_fn=_die_with_parent if os.name == "posix" else None,
                 )
             except OSError as exc:
@@ -431,6 +536,7 @@ def run_command_trials(
                     f"{why}; trial {trial.number} is recorded failed and the agent stops. "
                     "Fix the command (the spec's, or the one after --) and start it again"
                 ) from None
+            tail = _StderrTail(proc.stderr)
             try:
                 rc = proc.wait()
             except KeyboardInterrupt:
@@ -438,22 +544,23 @@ def run_command_trials(
                 proc.wait(timeout=30)
                 _tell(store, sweep_id, trial.run_id, "failed", error="agent interrupted")
                 raise
+            finally:
+                tail.finish()
         finally:
             beat.stop()
         rec = store.get_run(trial.run_id)
         if rc == 0:
             got = [rec.summary.get(n) for n in names]
             if all(isinstance(v, int | float) and not isinstance(v, bool) for v in got):
-                return _tell(store, sweep_id, trial.run_id, "complete", [float(v) for v in got])  # type: ignore[arg-type]
-            return _tell(
-                store,
-                sweep_id,
-                trial.run_id,
-                "failed",
-                error=f"the command exited 0 but the run logged no {', '.join(names)} "
-                "(log it with run.log inside runtrack.init's run)",
+                told = _tell(store, sweep_id, trial.run_id, "complete", [float(v) for v in got])  # type: ignore[arg-type]
+                return (*told, None)
+            why = (
+                f"the command exited 0 but the run logged no {', '.join(names)} "
+                "(log it with run.log inside runtrack.init's run)"
             )
-        why = rec.error or f"the command exited with code {rc}"
-        return _tell(store, sweep_id, trial.run_id, "failed", error=why)
+            return (*_tell(store, sweep_id, trial.run_id, "failed", error=why), why)
+        last = tail.last_line()
+        why = rec.error or _exit_text(rc) + (f"; last line of its stderr: {last}" if last else "")
+        return (*_tell(store, sweep_id, trial.run_id, "failed", error=why), why)
 
-    return _loop(store, sweep_id, count, quiet, one)
+    return _loop(store, sweep_id, count, quiet, one, max_failures)
