@@ -78,6 +78,31 @@ def test_signal_ends_the_run_as_killed(tmp_path: Path, sig: int, status: str) ->
         assert "SIGTERM" in (r.error or "")
 
 
+def test_a_second_sigterm_while_the_first_ends_the_runs_is_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent's trial process gets SIGTERM from its parent-death signal and can get
+    another while the first still ends the run (draining it to the store): the second
+    used to return at once from the already-ending run and kill the process mid-drain,
+    leaving the run 'running'. Now it is ignored and the first one finishes."""
+    from runtrack.client import _hooks
+
+    calls: list[str] = []
+    passed_on: list[int] = []
+
+    def finish_all(status: str, error: str | None) -> None:
+        calls.append(status)
+        if len(calls) == 1:
+            on_term(signal.SIGTERM, None)  # the second signal, during the first's work
+        calls.append("drained")
+
+    monkeypatch.setattr(_hooks, "_finish_all", finish_all)
+    on_term = _hooks._make_term_handler(lambda signum, frame: passed_on.append(signum))
+    on_term(signal.SIGTERM, None)
+    assert calls == ["killed", "drained"]  # ended once, and to the end
+    assert passed_on == [signal.SIGTERM]  # then the previous handler, once
+
+
 def test_uncaught_exception_fails_the_run_with_its_traceback(tmp_path: Path) -> None:
     child, run_id = _start(
         tmp_path,

@@ -60,7 +60,15 @@ def install() -> None:
 
 
 def _make_term_handler(previous: object):  # type: ignore[no-untyped-def]
+    ending = threading.Event()
+
     def on_term(signum: int, frame: FrameType | None) -> None:
+        if ending.is_set():
+            # a second SIGTERM while the first one ends the runs (an agent's child gets
+            # one from the parent-death signal and may get another): returning lets the
+            # first one record the end; dying here would lose it (SIGKILL still kills)
+            return
+        ending.set()
         _finish_all("killed", "terminated by SIGTERM")
         if callable(previous):
             previous(signum, frame)
