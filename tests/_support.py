@@ -6,12 +6,14 @@ module never has to guess which of several ``conftest`` modules an import resolv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +120,32 @@ def run_spec(project: str, **fields: Any) -> dict[str, Any]:
         "start_time": time.time(),
         **fields,
     }
+
+
+PG_ADMIN_URL = os.environ.get(
+    "RUNTRACK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database (its URL), dropped on exit; for fixtures of any scope."""
+    from sqlalchemy import create_engine, text
+
+    name = f"runtrack_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .entities import RUN_STATUSES
-from .errors import RunNotFoundError, ValidationError
+from .errors import RunNotFoundError, SweepNotFoundError, ValidationError
 
 MAX_KEY_LEN = 250
 MAX_TAG_VALUE_LEN = 5000
@@ -22,14 +22,40 @@ MAX_NAME_LEN = 250
 MAX_STEP = 2**63 - 1
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_RUN_ID = re.compile(r"^[0-9a-z]{4,32}$")
-_STREAM = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+_RUN_ID = re.compile(r"^[0-9a-z]{4,32}\Z")
+_STREAM = re.compile(r"^[0-9A-Za-z_-]{1,64}\Z")
 
 
 def _show(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: what no store keeps as text: a NUL (PostgreSQL refuses it) or a lone surrogate (no UTF-8)
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored as text (a NUL, which PostgreSQL refuses, or a lone
+    surrogate, which is no UTF-8), or None."""
+    m = UNSTORABLE_TEXT.search(text)
+    if m is None:
+        return None
+    if m.group() == "\x00":
+        return f"contains a NUL character at position {m.start()}"
+    code = ord(m.group())
+    return f"contains a lone surrogate ({code:#06x}) at position {m.start()}, which is not text"
+
+
+def check_text(value: object, what: str, limit: int) -> str:
+    """A free-text field: a string of at most ``limit`` characters that can be stored."""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValidationError(f"{what} must be a string of at most {limit:,} characters")
+    why = unstorable(value)
+    if why:
+        raise ValidationError(f"{what} {why}")
+    return value
 
 
 def check_key(key: object, what: str = "metric key") -> str:
@@ -156,6 +182,17 @@ def check_existing_run_id(run_id: object) -> str:
             "digits, e.g. 1m8bf8w3j8zwqrh5)"
         )
     return run_id
+
+
+def check_sweep_id(sweep_id: object) -> str:
+    """For calls on a sweep: an id of the wrong shape (or not a string) names no sweep, so
+    it is ``SweepNotFoundError``, with the rule."""
+    if not isinstance(sweep_id, str) or not _RUN_ID.match(sweep_id):
+        raise SweepNotFoundError(
+            f"sweep {_show(sweep_id)} does not exist (sweep ids are 4-32 lowercase letters "
+            "and digits, as `runtrack sweep ls` prints them)"
+        )
+    return sweep_id
 
 
 def check_stream(stream: object) -> str:

@@ -145,11 +145,11 @@ class SweepView:
     ) -> SweepTrial:
         """Finish a trial: ``complete`` with its objective value (a list for several
         objectives), ``pruned`` (last value optional) or ``failed``."""
-        from ..sweeps.records import MAX_TRIAL_ERROR
+        from ..sweeps.records import clean_error
 
         values = _values(value)
-        if isinstance(error, str) and len(error) > MAX_TRIAL_ERROR:
-            error = error[:MAX_TRIAL_ERROR]  # kept as the store keeps it, on every backend
+        if isinstance(error, str):
+            error = clean_error(error)  # kept as the store keeps it, on every backend
         return self._api.store.sweep_tell(
             self.id, _run_of(trial), state=state, values=values, error=error
         )

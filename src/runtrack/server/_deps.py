@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from ..errors import RunNotFoundError
 from ..validation import check_existing_run_id
 
 if TYPE_CHECKING:
@@ -49,3 +50,6 @@ def _cached_project_of_run(request: Request) -> str | None:
 
 
 project_of_run.peek = _cached_project_of_run  # type: ignore[attr-defined]
+project_of_run.unknown = lambda request: RunNotFoundError(  # type: ignore[attr-defined]
+    f"run {request.path_params['run_id']!r} does not exist"
+)

@@ -175,7 +175,15 @@ def policy(access: Access, project: ProjectOf | None = None) -> Any:
         assert project is not None
         name = project(request)
         if name is not None:
-            check_project(request, principal, name, _NEEDED[access])
+            try:
+                check_project(request, principal, name, _NEEDED[access])
+            except HTTPException as exc:
+                unknown = getattr(project, "unknown", None)
+                if exc.status_code == 404 and unknown is not None:
+                    # a run or sweep the principal cannot see answers as one that does not
+                    # exist: its 404 must not tell that it does, nor name its project
+                    raise unknown(request) from None
+                raise
         return principal
 
     async def guard(request: Request) -> Principal:

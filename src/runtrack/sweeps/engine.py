@@ -78,7 +78,7 @@ from ._study import (
     suggest,
     trial_view,
 )
-from .records import MAX_TRIAL_ERROR, trial_from_row
+from .records import clean_error, trial_from_row
 
 __all__ = [
     "RunState",
@@ -421,23 +421,35 @@ class SweepEngine:
         if state not in ("complete", "pruned", "failed"):
             raise ValidationError(f"state {state!r} must be complete, pruned or failed")
 
-        if error is not None and len(error) > MAX_TRIAL_ERROR:
-            error = error[:MAX_TRIAL_ERROR]  # what is stored is what the caller gets back
+        if error is not None:
+            error = clean_error(error)  # what is stored is what the caller gets back
 
         def go(c: Cached, t: SweepTx) -> SweepTrial:
             number = self._number_of(c, run_id)
             fr = frozen_trial(c, number)
             if fr.state.is_finished():
                 told = NAME_OF[fr.state]
-                if told != state:
+                again = None if values is None else check_values(c, state, values)
+                # what this tell made of the trial the first time: a retry after a lost
+                # answer must find the same outcome, not a conflict
+                would = state
+                if state == "complete" and PRUNE_ATTR in fr.system_attrs:
+                    would = "pruned"
+                elif state == "complete" and again and not all(map(math.isfinite, again)):
+                    would = "failed"
+                if told != would:
                     raise ConflictError(f"trial {number} of sweep {sweep_id} is already {told}")
-                if state == "complete" and values is not None:
-                    again = check_values(c, state, values)
-                    if again is not None and list(fr.values or ()) != again:
-                        raise ConflictError(
-                            f"trial {number} of sweep {sweep_id} is already complete with "
-                            f"{list(fr.values or ())}; it cannot be told {again}"
-                        )
+                if would != state:
+                    return trial_view(c, sweep_id, number)
+                recorded: list[float] = list(fr.values or ())
+                if state == "pruned" and fr.last_step is not None:
+                    recorded = [fr.intermediate_values[fr.last_step]]
+                finite = bool(again) and all(map(math.isfinite, again or ()))
+                if finite and (state == "complete" or recorded) and recorded != again:
+                    raise ConflictError(
+                        f"trial {number} of sweep {sweep_id} is already {told} with "
+                        f"{recorded}; it cannot be told {again}"
+                    )
                 return trial_view(c, sweep_id, number)
             vals = check_values(c, state, values)
             final, why = state, error

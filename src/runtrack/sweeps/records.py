@@ -9,9 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..entities import SweepTrial, utc_from_timestamp
+from ..validation import UNSTORABLE_TEXT
 
 #: a trial's error text is kept up to this many characters (the rest is cut)
 MAX_TRIAL_ERROR = 10_000
+
+
+def clean_error(text: str) -> str:
+    """A trial's error text as it is stored: its first ``MAX_TRIAL_ERROR`` characters, a
+    NUL or lone surrogate (which no database keeps as text) replaced by U+FFFD. The text
+    is a diagnosis, so it is mended rather than refused: the trial's outcome matters more."""
+    return UNSTORABLE_TEXT.sub("\ufffd", text[:MAX_TRIAL_ERROR])
 
 
 def trial_from_row(row: Mapping[str, Any], sweep_id: str) -> SweepTrial:

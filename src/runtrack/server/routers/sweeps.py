@@ -25,9 +25,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ...errors import ValidationError
+from ...errors import SweepNotFoundError, ValidationError
 from ...protocol import sweep_to_wire, trial_to_wire
-from ...validation import check_existing_run_id
+from ...validation import check_sweep_id
 from .._deps import project_of_path, store
 from .._io import reply
 from ..auth import Access, Principal, policy
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["sweeps"])
 
 def project_of_sweep(request: Request) -> str:
     """The project of the sweep named in the path (cached: a sweep never moves)."""
-    sweep_id = check_existing_run_id(request.path_params["sweep_id"])
+    sweep_id = check_sweep_id(request.path_params["sweep_id"])
     cache: dict[str, str] = request.app.state.run_projects  # a sweep's id is its run's
     name = cache.get(sweep_id)
     if name is None:
@@ -47,6 +47,11 @@ def project_of_sweep(request: Request) -> str:
             cache.clear()
         cache[sweep_id] = name
     return name
+
+
+project_of_sweep.unknown = lambda request: SweepNotFoundError(  # type: ignore[attr-defined]
+    f"sweep {request.path_params['sweep_id']!r} does not exist"
+)
 
 
 def _opt_str(body: dict[str, object], key: str, limit: int) -> str | None:

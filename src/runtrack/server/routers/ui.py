@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 DIST = Path(__file__).resolve().parent.parent / "ui_dist"
-_ASSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_ASSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",

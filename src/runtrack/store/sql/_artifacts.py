@@ -44,7 +44,7 @@ from .schema import (
     runs,
 )
 
-_VERSION = re.compile(r"^v(\d{1,9})$")
+_VERSION = re.compile(r"^v(\d{1,9})\Z")
 
 
 def split_project(ref: object, default: str | None) -> tuple[str | None, str]:

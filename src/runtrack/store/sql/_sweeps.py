@@ -24,9 +24,16 @@ from ...entities import (
     SweepTrial,
     utc_from_timestamp,
 )
-from ...errors import RunNotFoundError, StoreError, SweepNotFoundError, ValidationError
-from ...sweeps.records import MAX_TRIAL_ERROR
-from ...validation import check_existing_run_id, check_metric_value, check_project, check_step
+from ...errors import StoreError, SweepNotFoundError, ValidationError
+from ...sweeps.records import clean_error
+from ...validation import (
+    check_existing_run_id,
+    check_metric_value,
+    check_project,
+    check_step,
+    check_sweep_id,
+    check_text,
+)
 from ._create import check_spec
 from ._facade import SqlFacade
 from ._records import effective_summary, loads, unpack_metrics
@@ -43,21 +50,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _check_sweep_id(sweep_id: object) -> str:
-    try:
-        return check_existing_run_id(sweep_id)
-    except (ValidationError, RunNotFoundError):  # malformed: no such sweep, said as such
-        shown = repr(sweep_id) if len(repr(sweep_id)) <= 60 else repr(sweep_id)[:57] + "..."
-        raise SweepNotFoundError(
-            f"sweep {shown} does not exist (sweep ids are 4-32 lowercase letters and digits, "
-            "as `runtrack sweep ls` prints them)"
-        ) from None
-
-
 def _check_actor(actor: object, what: str = "actor") -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 250:
         raise ValidationError(f"{what} must be a non-empty name of at most 250 characters")
-    return actor
+    return check_text(actor, what, 250)
 
 
 class _SqlSweepTx:
@@ -97,8 +93,8 @@ class _SqlSweepTx:
     def put_trial(self, row: Mapping[str, Any], *, new: bool = False) -> None:
         values = dict(row)
         values["sweep_id"] = self._id
-        if values.get("error") and len(values["error"]) > MAX_TRIAL_ERROR:
-            values["error"] = values["error"][:MAX_TRIAL_ERROR]
+        if values.get("error"):
+            values["error"] = clean_error(values["error"])
         if new:
             self._conn.execute(insert(sweep_trials).values(**values))
             return
@@ -170,6 +166,7 @@ class SweepMethods(SqlFacade):
 
         check_project(project)
         _check_actor(actor)
+        check_text(host, "host", 250)
         norm = normalize(spec)
         sweep_id = new_run_id()
         name = norm["name"] or f"sweep-{new_run_name()}"
@@ -273,7 +270,7 @@ class SweepMethods(SqlFacade):
                 log.warning("runtrack: could not settle sweep %s's dead trials: %s", sweep_id, exc)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
         self._settle_dead_trials(sweep_id)
 
         def go(conn: Connection) -> Sweep:
@@ -301,7 +298,7 @@ class SweepMethods(SqlFacade):
         return self._read("listing sweeps", go)
 
     def sweep_trials(self, sweep_id: str) -> list[SweepTrial]:
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
         self._settle_dead_trials(sweep_id)
 
         def go(conn: Connection) -> list[SweepTrial]:
@@ -312,7 +309,7 @@ class SweepMethods(SqlFacade):
         return self._read("reading a sweep's trials", go)
 
     def sweep_project(self, sweep_id: str) -> str:
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
 
         def go(conn: Connection) -> str:
             name = conn.execute(
@@ -332,10 +329,9 @@ class SweepMethods(SqlFacade):
     ) -> SweepTrial | None:
         from ...sweeps.engine import engine_of
 
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
         _check_actor(user, "user")
-        if not isinstance(host, str) or len(host) > 250:
-            raise ValidationError("host must be a string of at most 250 characters")
+        check_text(host, "host", 250)
         if request_id is not None and (
             not isinstance(request_id, str) or not 8 <= len(request_id) <= 64
         ):
@@ -345,7 +341,7 @@ class SweepMethods(SqlFacade):
     def sweep_report(self, sweep_id: str, run_id: str, step: int, value: float) -> bool:
         from ...sweeps.engine import engine_of
 
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
         check_existing_run_id(run_id)
         step = check_step(step)
         if isinstance(value, bool):  # as tell refuses it: True is no objective value
@@ -364,22 +360,25 @@ class SweepMethods(SqlFacade):
     ) -> SweepTrial:
         from ...sweeps.engine import engine_of
 
-        _check_sweep_id(sweep_id)
+        check_sweep_id(sweep_id)
         check_existing_run_id(run_id)
         if error is not None and not isinstance(error, str):
             raise ValidationError("error must be a string")
         if values is not None:
             if isinstance(values, str | bytes) or not isinstance(values, Sequence):
                 raise ValidationError("values must be a list of numbers")
+            for v in values:
+                if isinstance(v, bool):  # as report refuses it: True is no objective value
+                    raise ValidationError(f"objective value {v!r} is not a number")
             values = [check_metric_value("objective", v) for v in values]
         return engine_of(self).tell(sweep_id, run_id, state=state, values=values, error=error)
 
     def stop_sweep(self, sweep_id: str, *, reason: str | None = None) -> Sweep:
         from ...sweeps.engine import engine_of
 
-        _check_sweep_id(sweep_id)
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
-            raise ValidationError("reason must be a string of at most 1,000 characters")
+        check_sweep_id(sweep_id)
+        if reason is not None:
+            check_text(reason, "reason", 1000)
         engine_of(self).stop(sweep_id, reason or "stopped by request")
         return self.get_sweep(sweep_id)
 
