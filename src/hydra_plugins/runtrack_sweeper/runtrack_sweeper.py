@@ -53,14 +53,18 @@ from hydra.core.override_parser.types import (
     ValueType,
 )
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException, OverrideParseException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from runtrack.errors import ValidationError
 
 __all__ = [
     "RuntrackSweeper",
     "RuntrackSweeperConf",
     "SearchSpace",
+    "SweeperError",
     "format_value",
     "objective_values",
     "search_space",
@@ -99,10 +103,13 @@ ConfigStore.instance().store(
 )
 
 
-def _error(message: str) -> Exception:
-    from runtrack.errors import ValidationError
+class SweeperError(ValidationError, CompactHydraException):
+    """What the sweeper refuses: a ``runtrack.errors.ValidationError`` that Hydra prints as
+    one line (as its own override errors), not as a traceback."""
 
-    return ValidationError(f"hydra sweeper: {message}")
+
+def _error(message: str) -> Exception:
+    return SweeperError(f"hydra sweeper: {message}")
 
 
 # -- overrides -> sweep parameters ----------------------------------------------------------
@@ -497,16 +504,18 @@ class RuntrackSweeper(Sweeper):
         overrides (which win over ``params`` for the same key)."""
         loader = self.hydra_context.config_loader if self.hydra_context is not None else None
         parser = OverridesParser.create(config_loader=loader)
-        lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        space = search_space(
-            parser.parse_overrides(lines),
-            group_options=None if loader is None else _options_in(loader),
-        )
+        parsed = []
+        for k, v in self.params.items():
+            try:
+                parsed += parser.parse_overrides([f"{k}={v}"])
+            except OverrideParseException as e:
+                raise _error(f"hydra.sweeper.params.{k}: {v!r} is not an override: {e}") from None
+        parsed += parser.parse_overrides(list(arguments))
+        space = search_space(parsed, group_options=None if loader is None else _options_in(loader))
         return space, self.spec(space, description="hydra: " + " ".join(arguments))
 
     def spec(self, space: SearchSpace, description: str | None = None) -> dict[str, Any]:
         """The sweep spec, validated here so that an error names the override at fault."""
-        from runtrack.errors import ValidationError
         from runtrack.sweeps import spec as spec_mod
 
         budget = {"trials": self.n_trials, "seconds": self.budget_seconds}
@@ -543,7 +552,10 @@ class RuntrackSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
 
         api = runtrack.Api()
-        view = api.create_sweep(spec, project=self.project)
+        try:
+            view = api.create_sweep(spec, project=self.project)
+        except ValidationError as e:  # e.g. the project's name
+            raise _error(str(e)) from None
         log.info("runtrack sweep %s: %s", view.id, _describe(space))
         tally = _Tally()
         returns: list[JobReturn] = []

@@ -265,7 +265,16 @@ def agent(
     )
     if as_json:
         emit_json(result.to_json())
+        if result.interrupted:
+            sys.exit(130)
         return
+    if result.interrupted:
+        click.echo(
+            f"agent interrupted: {result.count} trial(s) of sweep {sweep_id} run to their end; "
+            "the one it was running is recorded failed",
+            err=True,
+        )
+        sys.exit(130)
     view = api.sweep(sweep_id)
     best = view.best_trial
     click.echo(

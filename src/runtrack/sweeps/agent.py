@@ -69,6 +69,7 @@ class AgentResult:
     sweep_id: str
     trials: list[dict[str, Any]] = field(default_factory=list)  # number, run_id, state, value
     stopped_because: str = ""
+    interrupted: bool = False  # by Ctrl-C (KeyboardInterrupt): the caller decides what next
 
     @property
     def count(self) -> int:
@@ -83,11 +84,38 @@ def _text(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)  # floats round-trip exactly
 
 
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*\Z")
+_HYDRA_WORDS = {"true", "false", "null", "nan", "inf"}
+_override_parser: Any = None
+
+
+def override_value(v: Any) -> str:
+    """``v`` written as the value of a Hydra override that reads back as ``v`` (a string
+    that Hydra would read as a number, bool, null or sweep is quoted). With Hydra
+    installed, its own parser checks the text (the sweeper plugin's ``format_value``);
+    without it, strings other than plain words are single-quoted."""
+    global _override_parser
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        from hydra_plugins.runtrack_sweeper.runtrack_sweeper import format_value
+    except ImportError:
+        if not isinstance(v, str):
+            return _text(v)
+        if _BARE.match(v) and v.lower() not in _HYDRA_WORDS:
+            return v
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if _override_parser is None:
+        _override_parser = OverridesParser.create()
+    return format_value(v, _override_parser)
+
+
 def render_command(command: Sequence[str], spec: Mapping[str, Any], trial: SweepTrial) -> list[str]:
     """The command with the trial's values substituted. A token naming a parameter that
     is not active in this trial (its condition did not hold) is left out; ``${args}``
     expands to ``--name=value`` for every value of the trial, ``${args_no_hyphens}`` to
-    ``name=value`` (Hydra's syntax)."""
+    ``name=value`` (Hydra's override syntax, strings quoted where Hydra would misread
+    them). Raises ``ValidationError`` for a value that cannot be written so."""
     values = {**spec_mod.fixed_values(spec), **dict(trial.params)}
     ordered = [n for n in spec["parameters"] if n in values]
     extra = {
@@ -102,7 +130,7 @@ def render_command(command: Sequence[str], spec: Mapping[str, Any], trial: Sweep
             out += [f"--{n}={_text(values[n])}" for n in ordered]
             continue
         if token == "${args_no_hyphens}":
-            out += [f"{n}={_text(values[n])}" for n in ordered]
+            out += [f"{n}={override_value(values[n])}" for n in ordered]
             continue
         keys = [m.group(1) for m in _PLACEHOLDER.finditer(token)]
         if any(k in spec["parameters"] and k not in values for k in keys):
@@ -371,6 +399,9 @@ def _loop(
                 )
         else:
             result.stopped_because = f"ran {count} trial(s)"
+    except KeyboardInterrupt:  # the trial it ran is recorded failed ("interrupted")
+        result.stopped_because = "interrupted"
+        result.interrupted = True
     finally:
         progress.close()
     return result
@@ -461,7 +492,10 @@ def run_function_trials(
         if owner:  # the trials share the first one's git/environment capture (_init)
             STATE.shared_provenance = {}
     try:
-        return _loop(store, sweep_id, count, quiet, one, max_failures)
+        result = _loop(store, sweep_id, count, quiet, one, max_failures)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return result
     finally:
         if owner:
             with STATE.lock:
@@ -507,7 +541,11 @@ def run_command_trials(
 
     def one(trial: SweepTrial, spec: Mapping[str, Any]) -> Outcome:
         assert trial.run_id is not None
-        argv = render_command(cmd, spec, trial)
+        try:
+            argv = render_command(cmd, spec, trial)
+        except RuntrackError as exc:  # a value of this trial cannot be written so
+            why = f"cannot write the command line: {exc.message}"
+            return (*_tell(store, sweep_id, trial.run_id, "failed", error=why), why)
         env = dict(os.environ)
         env.update(
             {

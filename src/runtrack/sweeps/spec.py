@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
-from ..validation import check_key, check_run_name
+from ..validation import check_key, check_run_name, unstorable
 
 METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -52,7 +52,7 @@ _SPEC_KEYS = (
     "description",
 )
 _PARAM_KEYS = {"distribution", "min", "max", "step", "log", "values", "value", "when"}
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*\Z")
 Scalar = str | int | float | bool | None
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 KEYWORDS = ("args", "args_no_hyphens", "interpreter", "run_id", "trial", "sweep_id")
@@ -60,6 +60,26 @@ KEYWORDS = ("args", "args_no_hyphens", "interpreter", "run_id", "trial", "sweep_
 
 def _fail(where: str, msg: str) -> ValidationError:
     return ValidationError(f"sweep spec: {where}: {msg}")
+
+
+def _check_storable(value: object, where: str = "", depth: int = 0) -> None:
+    """Every string of the spec, keys included, can be stored and passed on: no NUL (no
+    database column or command-line argument holds one), no lone surrogate (no UTF-8)."""
+    if depth > 64:
+        raise _fail(where, "nested more than 64 levels deep")
+    if isinstance(value, str):
+        why = unstorable(value)
+        if why:
+            raise _fail(where or "spec", f"{_show(value)} {why}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            here = f"{where}.{k}" if where else str(k)
+            if isinstance(k, str) and unstorable(k):
+                raise _fail(where or "spec", f"key {_show(k)} {unstorable(k)}")
+            _check_storable(v, here, depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_storable(v, f"{where}[{i}]", depth + 1)
 
 
 def _show(v: object) -> str:
@@ -458,8 +478,12 @@ def _command(raw: object) -> list[str] | None:
 
 def check_command(command: Sequence[str], spec: Mapping[str, Any]) -> None:
     """Every ``${...}`` in the command names a parameter or a keyword (``args``,
-    ``args_no_hyphens``, ``interpreter``, ``run_id``, ``trial``, ``sweep_id``)."""
+    ``args_no_hyphens``, ``interpreter``, ``run_id``, ``trial``, ``sweep_id``) but not
+    both; ``${args}`` and ``${args_no_hyphens}``, which become several arguments, stand
+    alone; the program is not empty."""
     names = set(spec["parameters"])
+    if not command or not command[0]:
+        raise _fail("command", "the program (its first argument) is empty")
     for token in command:
         for m in PLACEHOLDER.finditer(token):
             key = m.group(1)
@@ -468,6 +492,18 @@ def check_command(command: Sequence[str], spec: Mapping[str, Any]) -> None:
                     "command",
                     f"argument {token!r}: ${{{key}}} is not a parameter of the sweep "
                     f"(parameters: {', '.join(sorted(names))}; also {', '.join(KEYWORDS)})",
+                )
+            if key in names and key in KEYWORDS:
+                raise _fail(
+                    "command",
+                    f"argument {token!r}: ${{{key}}} is ambiguous: {key!r} is a parameter "
+                    "of the sweep and the name of a keyword; rename the parameter",
+                )
+            if key in ("args", "args_no_hyphens") and token != m.group(0):
+                raise _fail(
+                    "command",
+                    f"argument {token!r}: ${{{key}}} becomes one argument per parameter, "
+                    "so it must be an argument of its own",
                 )
 
 
@@ -550,6 +586,7 @@ def normalize(spec: object) -> dict[str, Any]:
     command = _command(spec.get("command"))
     if command is not None:
         check_command(command, {"parameters": params})
+    _check_storable(spec)  # last: the checks above say more where they apply
     return {
         "method": method,
         "metrics": objectives,
