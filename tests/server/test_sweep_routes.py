@@ -359,22 +359,23 @@ def test_create_refuses_a_bad_host(api: Sweeps, host: Any) -> None:
     nothing_created(api)
 
 
-def test_unknown_body_fields_are_ignored_and_unknown_spec_keys_refused(api: Sweeps) -> None:
-    sid = api.new(spec(), bogus={"deep": [1, 2, 3]}, host="h1")
-    sw = api.sweep(sid)
-    assert "bogus" not in sw and "bogus" not in sw["spec"]
-    assert sw["spec"]["seed"] == 3 and sw["status"] == "running"
+def test_unknown_body_fields_and_unknown_spec_keys_are_refused(api: Sweeps) -> None:
+    refused(api.create(spec(), bogus={"deep": [1, 2, 3]}), 400, "invalid", "'bogus'", "spec")
     refused(api.create(spec(bogus=1)), 400, "invalid", "unknown key")
-    assert api.sweep_ids() == [sid]
+    nothing_created(api)
 
 
-def test_unknown_fields_of_tell_and_report_are_ignored(api: Sweeps) -> None:
+def test_unknown_fields_of_ask_tell_report_and_stop_are_refused(api: Sweeps) -> None:
     sid = api.new()
     run_id = api.asked(sid)["run_id"]
-    # a misspelt key is not read: "stat" is no state, so the trial is complete
-    assert api.report(sid, run_id, step=0, value=2.0, steps=9, extra={"a": [1]}).status_code == 200
-    told = api.tell(sid, run_id, values=[0.5], stat="failed", value=9.0).json()
-    assert (told["state"], told["values"], told["intermediate"]) == ("complete", [0.5], [[0, 2.0]])
+    before = api.snapshot(sid)
+    # a misspelt key is not silently dropped: "stat" would have left the trial complete
+    refused(api.report(sid, run_id, step=0, value=2.0, steps=9), 400, "invalid", "'steps'")
+    refused(api.tell(sid, run_id, values=[0.5], stat="failed"), 400, "invalid", "'stat'")
+    refused(api.stop(sid, reasons="x"), 400, "invalid", "'reasons'", "reason")
+    resp = api.post(f"/sweeps/{sid}/ask", {"host": "h", "hots": "h"})
+    refused(resp, 400, "invalid", "'hots'", "request_id")
+    assert api.snapshot(sid) == before
 
 
 # -- project names ---------------------------------------------------------------------------
@@ -749,8 +750,9 @@ def test_complete_without_values_is_refused(api: Sweeps) -> None:
     sid = api.new(two_objectives())
     run_id = api.asked(sid)["run_id"]
     before = api.snapshot(sid)
-    for body in ({}, {"state": "complete"}, {"values": None}, {"value": [0.5, 0.9]}):
+    for body in ({}, {"state": "complete"}, {"values": None}):
         refused(api.tell(sid, run_id, body), 400, "invalid", "objective values (loss, acc)")
+    refused(api.tell(sid, run_id, {"value": [0.5, 0.9]}), 400, "invalid", "'value'", "values")
     assert api.snapshot(sid) == before
 
 
@@ -907,12 +909,20 @@ def test_report_refuses_a_value_that_is_not_a_number(
     assert api.snapshot(sid) == before
 
 
-@pytest.mark.parametrize("body", [{}, {"step": 0}, {"value": 1.0}, {"steps": 0, "value": 1}])
-def test_report_needs_step_and_value(api: Sweeps, body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "{'step': N, 'value': X}"),
+        ({"step": 0}, "{'step': N, 'value': X}"),
+        ({"value": 1.0}, "{'step': N, 'value': X}"),
+        ({"steps": 0, "value": 1}, "unknown field 'steps'"),
+    ],
+)
+def test_report_needs_step_and_value(api: Sweeps, body: dict[str, Any], words: str) -> None:
     sid = api.new()
     run_id = api.asked(sid)["run_id"]
     before = api.snapshot(sid)
-    refused(api.report(sid, run_id, body), 400, "invalid", "{'step': N, 'value': X}")
+    refused(api.report(sid, run_id, body), 400, "invalid", words)
     assert api.snapshot(sid) == before
 
 

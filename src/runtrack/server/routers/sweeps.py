@@ -54,6 +54,18 @@ project_of_sweep.unknown = lambda request: SweepNotFoundError(  # type: ignore[a
 )
 
 
+async def _body(request: Request, *allowed: str) -> dict[str, object]:
+    """The request's JSON object, holding no field but ``allowed``: a misspelt field (a
+    tell's "stat": "failed") must not be ignored and the default used instead."""
+    body = await body_object(request)
+    extra = sorted(k for k in body if k not in allowed)
+    if extra:
+        raise ValidationError(
+            f"unknown field {extra[0]!r} in the body (allowed: {', '.join(allowed)})"
+        )
+    return body
+
+
 def _opt_str(body: dict[str, object], key: str, limit: int) -> str | None:
     v = body.get(key)
     if v is None:
@@ -67,7 +79,7 @@ def _opt_str(body: dict[str, object], key: str, limit: int) -> str | None:
 async def create_sweep(
     request: Request, project: str, principal: Principal = policy(Access.WRITE, project_of_path)
 ) -> Response:
-    body = await body_object(request)
+    body = await _body(request, "spec", "host", "actor")
     spec = body.get("spec")
     if not isinstance(spec, dict):
         raise ValidationError("the body must be {'spec': {...}} with the sweep spec")
@@ -117,7 +129,7 @@ def analysis(
 async def ask(
     request: Request, sweep_id: str, principal: Principal = policy(Access.WRITE, project_of_sweep)
 ) -> Response:
-    body = await body_object(request)
+    body = await _body(request, "host", "actor", "request_id")
     host = _opt_str(body, "host", 250) or ""
     request_id = _opt_str(body, "request_id", 64)
 
@@ -137,7 +149,7 @@ async def report(
     run_id: str,
     _: Principal = policy(Access.WRITE, project_of_sweep),
 ) -> Response:
-    body = await body_object(request)
+    body = await _body(request, "step", "value")
     if "step" not in body or "value" not in body:
         raise ValidationError("the body must be {'step': N, 'value': X}")
 
@@ -155,7 +167,7 @@ async def tell(
     run_id: str,
     _: Principal = policy(Access.WRITE, project_of_sweep),
 ) -> Response:
-    body = await body_object(request)
+    body = await _body(request, "state", "values", "error")
     state = body.get("state", "complete")
     if not isinstance(state, str):
         raise ValidationError("'state' must be complete, pruned or failed")
@@ -179,7 +191,7 @@ async def tell(
 async def stop(
     request: Request, sweep_id: str, _: Principal = policy(Access.WRITE, project_of_sweep)
 ) -> Response:
-    body = await body_object(request)
+    body = await _body(request, "reason")
     reason = _opt_str(body, "reason", 1000)
 
     def go() -> Response:
