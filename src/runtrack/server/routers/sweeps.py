@@ -21,6 +21,8 @@ and telling need WRITE (an agent writes its trial runs anyway).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -54,7 +56,7 @@ project_of_sweep.unknown = lambda request: SweepNotFoundError(  # type: ignore[a
 )
 
 
-async def _body(request: Request, *allowed: str) -> dict[str, object]:
+async def _body(request: Request, *allowed: str) -> dict[str, Any]:
     """The request's JSON object, holding no field but ``allowed``: a misspelt field (a
     tell's "stat": "failed") must not be ignored and the default used instead."""
     body = await body_object(request)
