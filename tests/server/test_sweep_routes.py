@@ -659,13 +659,28 @@ def test_every_post_refuses_bodies_that_are_no_json_object(api: Sweeps, verb: st
     for raw in NOT_AN_OBJECT:
         refused(api.post(path, raw=raw), 400, "invalid", "must be an object")
     refused(api.post(path, raw=b"{}", ctype="text/plain"), 415, "unsupported_media_type")
-    refused(api.post(path), 415, "unsupported_media_type")  # no body at all
     big = json.dumps({"host": "h" * (2 << 20)}).encode()
     refused(api.post(path, raw=big), 413, "too_large")
     refused(api.post(path, raw=b"\xc1", ctype="application/msgpack"), 400, "invalid", "msgpack")
     deep = b'{"values": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     refused(api.post(path, raw=deep), 400, "invalid", "not valid application/json")
     assert api.snapshot(sid) == before
+
+
+def test_a_post_without_any_body_is_one_with_no_fields(api: Sweeps) -> None:
+    """`curl -X POST .../stop` (no body, no content type) stops; ask asks; report and
+    tell say what they need."""
+    sid = api.new()
+    run_id = api.asked(sid)["run_id"]
+    refused(api.post(f"/sweeps/{sid}/trials/{run_id}/report"), 400, "invalid", "'step'")
+    refused(api.post(f"/sweeps/{sid}/trials/{run_id}/tell"), 400, "invalid", "objective")
+    asked = api.post(f"/sweeps/{sid}/ask")
+    assert asked.status_code == 200 and asked.json()["number"] == 1
+    stopped = api.post(f"/sweeps/{sid}/stop")
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped"
+    # a body without a content type is still refused: it is not read as JSON by guess
+    stop = api.post(f"/sweeps/{sid}/stop", raw=b"{}", ctype="text/plain")
+    refused(stop, 415, "unsupported_media_type")
 
 
 BAD_VALUES: list[tuple[Any, list[str]]] = [

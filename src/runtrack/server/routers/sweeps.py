@@ -59,7 +59,14 @@ project_of_sweep.unknown = lambda request: SweepNotFoundError(  # type: ignore[a
 async def _body(request: Request, *allowed: str) -> dict[str, Any]:
     """The request's JSON object, holding no field but ``allowed``: a misspelt field (a
     tell's "stat": "failed") must not be ignored and the default used instead."""
-    body = await body_object(request)
+    h = request.headers
+    empty = h.get("content-length") == "0" or (
+        "content-length" not in h and "transfer-encoding" not in h
+    )
+    if "content-type" not in h and empty:  # `curl -X POST .../stop`: no body at all
+        body: dict[str, Any] = {}
+    else:
+        body = await body_object(request)
     extra = sorted(k for k in body if k not in allowed)
     if extra:
         raise ValidationError(
