@@ -405,7 +405,9 @@ def _start_capture(run: Run, s: settings_mod.Settings) -> None:
 
     thread = threading.Thread(target=capture, name="runtrack-provenance", daemon=True)
     thread.start()
-    run._finishers.append(lambda: thread.join(timeout=60))
+    # a run ended by a signal (SIGTERM, Ctrl-C) is expected to go at once: its provenance
+    # gets a moment, not the minute a normal end waits for it
+    run._finishers.append(lambda: thread.join(timeout=3 if run._ending == "killed" else 60))
     run._finishers.append(refresh_determinism)
     _start_monitors(run, s)
 

@@ -98,6 +98,7 @@ class Run:
         self._status = "running"
         self._on_finish = on_finish
         self._finishers: list[Callable[[], None]] = []
+        self._ending: str | None = None  # the status finish() is ending the run with
         self._trial: TrialLink | None = None  # set when the run is a sweep trial
         self.config = RunConfig(config, lambda new: self._op(ConfigOp(new)))
         self.summary = RunSummary(self._last_values, lambda v: self._op(SummaryOp(v)), summary)
@@ -455,6 +456,7 @@ class Run:
             return
         if status not in ("finished", "failed", "killed", "crashed"):
             raise ValidationError(f"finish status {status!r} must be finished, failed or killed")
+        self._ending = status
         for stop in self._finishers:
             try:
                 stop()

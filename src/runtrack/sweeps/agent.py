@@ -172,26 +172,27 @@ class _StderrTail:
 
     def _pump(self) -> None:
         fd = self._pipe.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            try:
-                sys.stderr.flush()
-                os.write(2, chunk)
-            except OSError:  # our stderr is gone: keep reading so the child never blocks
-                pass
-            self._tail = (self._tail + chunk)[-self.KEEP :]
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                try:
+                    sys.stderr.flush()
+                    os.write(2, chunk)
+                except OSError:  # our stderr is gone: keep reading so the child never blocks
+                    pass
+                self._tail = (self._tail + chunk)[-self.KEEP :]
+        finally:
+            self._pipe.close()  # here, at its end: a grandchild may hold it past finish()
 
     def finish(self, wait: float = 5.0) -> None:
-        """Wait for the pipe's end (``wait`` seconds at most: a grandchild may hold it
-        open, and then goes on being passed through) and close it."""
+        """Wait for the pipe's end, ``wait`` seconds at most: a grandchild may hold it
+        open, and its output then goes on being passed through until it ends."""
         self._thread.join(timeout=wait)
-        if not self._thread.is_alive():
-            self._pipe.close()
 
     def last_line(self) -> str:
         """The child's last non-empty line of standard error so far."""
@@ -579,7 +580,11 @@ def run_command_trials(
                 rc = proc.wait()
             except KeyboardInterrupt:
                 proc.terminate()
-                proc.wait(timeout=30)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:  # it would not end its run in time
+                    proc.kill()
+                    proc.wait()
                 _tell(store, sweep_id, trial.run_id, "failed", error="agent interrupted")
                 raise
             finally:
