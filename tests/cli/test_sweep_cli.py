@@ -9,43 +9,18 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 import runtrack
-from runtrack.cli import cli
+from _cli_run import Out, invoke
 
 pytestmark = pytest.mark.usefixtures("sdk")
 
 
 # -- helpers -----------------------------------------------------------------------------
-@dataclass
-class Out:
-    code: int
-    out: str
-    err: str
-    exc: BaseException | None
-
-    @property
-    def crashed(self) -> str:
-        """The unhandled exception (what a user would see as a traceback), or ''."""
-        if self.exc is None or isinstance(self.exc, SystemExit):
-            return ""
-        return f"{type(self.exc).__name__}: {self.exc}"
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def invoke(*args: str) -> Out:
-    r = CliRunner().invoke(cli, list(args))
-    return Out(r.exit_code, r.stdout, r.stderr, r.exception)
-
-
 def sweeps() -> list[dict[str, Any]]:
     r = invoke("sweep", "ls", "--json")
     assert r.code == 0 and not r.crashed, r.err

@@ -17,18 +17,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import runtrack
+from _cli_run import invoke
 from _support import subprocess_env
 from hydra_plugins.runtrack_sweeper.runtrack_sweeper import RuntrackSweeper, format_value
-from runtrack.cli import cli
 from runtrack.entities import SweepTrial
 from runtrack.errors import ValidationError
 from runtrack.sweeps.agent import render_command
@@ -43,26 +41,6 @@ X = {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}}
 
 
 # -- helpers -------------------------------------------------------------------------------
-@dataclass
-class Out:
-    code: int
-    out: str
-    err: str
-    exc: BaseException | None
-
-    @property
-    def crashed(self) -> str:
-        """The unhandled exception (a traceback for the user), or ''."""
-        if self.exc is None or isinstance(self.exc, SystemExit):
-            return ""
-        return f"{type(self.exc).__name__}: {self.exc}"
-
-
-def invoke(*args: str) -> Out:
-    r = CliRunner().invoke(cli, list(args))
-    return Out(r.exit_code, r.stdout, r.stderr, r.exception)
-
-
 def make_sweep(
     params: dict[str, Any], trials: int = 1, project: str = "hostile", **extra: Any
 ) -> str:
