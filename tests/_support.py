@@ -35,6 +35,29 @@ def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+HYDRA_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hydra_sweep" / "train.py"
+
+
+def run_hydra_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``examples/hydra_sweep/train.py -m hydra/sweeper=runtrack ARGS`` in a subprocess,
+    its outputs under ``tmp_path``, its store the test's."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(HYDRA_EXAMPLE),
+            "-m",
+            "hydra/sweeper=runtrack",
+            *args,
+            f"hydra.run.dir={tmp_path / 'outputs'}",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        ],
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 # -- a real S3: moto's standalone server in a process of its own --------------------------
 def free_port() -> int:
     with socket.socket() as sock:

@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import runtrack
 from _cli_run import invoke
-from _support import subprocess_env
+from _support import run_hydra_example, subprocess_env
 from hydra_plugins.runtrack_sweeper.runtrack_sweeper import RuntrackSweeper, format_value
 from runtrack.entities import SweepTrial
 from runtrack.errors import ValidationError
@@ -643,21 +643,7 @@ def test_bad_grammar_in_sweeper_params_names_the_field() -> None:
 
 # -- Hydra sweeper: the example app on the command line -----------------------------------------
 def hydra_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLE),
-            "-m",
-            "hydra/sweeper=runtrack",
-            *args,
-            f"hydra.run.dir={tmp_path / 'outputs'}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        ],
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_hydra_example(tmp_path, *args)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from _support import subprocess_env
+from _support import run_hydra_example
 from hydra_plugins.runtrack_sweeper.runtrack_sweeper import (
     RuntrackSweeper,
     SearchSpace,
@@ -392,21 +391,7 @@ def test_failing_jobs_end_the_sweep_with_their_first_error(
 
 # -- end to end: the example app, swept by Hydra in a subprocess ---------------------------
 def hydra_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(EXAMPLE / "train.py"),
-            "-m",
-            "hydra/sweeper=runtrack",
-            *args,
-            f"hydra.run.dir={tmp_path / 'outputs'}",
-            f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        ],
-        env=subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_hydra_example(tmp_path, *args)
 
 
 def test_the_example_app_swept_end_to_end(sdk: None, tmp_path: Path) -> None:
