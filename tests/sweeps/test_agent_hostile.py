@@ -35,8 +35,6 @@ from runtrack.sweeps.spec import check_command, normalize
 pytestmark = pytest.mark.usefixtures("sdk")
 
 CHILD = Path(__file__).with_name("_hostile_child.py")
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "hydra_sweep" / "train.py"
 X = {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}}
 
 

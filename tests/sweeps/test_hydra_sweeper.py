@@ -25,10 +25,6 @@ from hydra_plugins.runtrack_sweeper.runtrack_sweeper import (
 )
 from runtrack.errors import ValidationError
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "hydra_sweep"
-
-
 GROUPS = {"model": ["a", "b", "c"], "db": ["mysql", "pg"]}
 
 
