@@ -1140,6 +1140,15 @@ def test_a_hidden_sweep_answers_as_an_unknown_one(guarded: dict[str, Any]) -> No
     assert hidden.json()["error"]["code"] == unknown.json()["error"]["code"]
 
 
+def test_a_hidden_run_answers_as_an_unknown_one(guarded: dict[str, Any]) -> None:
+    http, eve = guarded["http"], guarded["heads"]["eve"]
+    hidden = http.get(f"{API}/runs/{guarded['trial']['run_id']}", headers=eve)
+    unknown = http.get(f"{API}/runs/0000abcd0000abcd", headers=eve)
+    assert hidden.status_code == unknown.status_code == 404
+    assert guarded["project"] not in hidden.text
+    assert hidden.json()["error"]["code"] == unknown.json()["error"]["code"] == "run_not_found"
+
+
 def test_module_uses_every_route() -> None:
     """The routes attacked here are the ones the router serves (none added unseen)."""
     from runtrack.server.routers.sweeps import router
