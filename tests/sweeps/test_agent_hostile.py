@@ -747,3 +747,27 @@ def test_a_trial_whose_config_cannot_be_composed_stops_the_sweep(tmp_path: Path)
     [t] = view.trials()  # one failed trial, no more launched
     assert t.state == "failed" and "the job could not be launched" in (t.error or "")
     assert runtrack.Api().run(t.run_id).status == "failed"  # type: ignore[arg-type]
+
+
+def test_the_trials_stderr_reaches_the_agents_stderr_whole_and_live_bars_included(
+    tmp_path: Path,
+) -> None:
+    """The agent relays a trial's standard error (to keep its last line for the error):
+    every byte arrives, carriage returns (progress bars) and a final line without a
+    newline included."""
+    code = (
+        "import sys\n"
+        "for i in range(2000): sys.stderr.write(f'\\r{i:06d} ' + 'x' * 100)\n"
+        "sys.stderr.write('\\nlast words'); sys.exit(2)\n"
+    )
+    sid = make_sweep(X)
+    proc = agent_process(tmp_path, sid, "--json", "--", sys.executable, "-c", code)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert [t["state"] for t in json.loads(out)["trials"]] == ["failed"]  # stdout: JSON only
+    bars = [f"\r{i:06d} " + "x" * 100 for i in range(2000)]
+    # 216 kB, in order, nothing lost (the test reads text: universal newlines make \r \n)
+    assert ("".join(bars) + "\nlast words").replace("\r", "\n") in err
+    [t] = trials_of(sid)
+    assert t.state == "failed" and t.error is not None
+    assert t.error.endswith("exited with code 2; last line of its stderr: last words")

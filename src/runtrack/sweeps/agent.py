@@ -182,7 +182,9 @@ class _StderrTail:
                     break
                 try:
                     sys.stderr.flush()
-                    os.write(2, chunk)
+                    view = memoryview(chunk)
+                    while view:  # a write may take part of it (a signal, a full pipe)
+                        view = view[os.write(2, view) :]
                 except OSError:  # our stderr is gone: keep reading so the child never blocks
                     pass
                 self._tail = (self._tail + chunk)[-self.KEEP :]
