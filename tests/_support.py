@@ -172,3 +172,13 @@ def fresh_pg_database() -> Iterator[str]:
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def as_from_a_terminal() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT: Ctrl-C raises
+    KeyboardInterrupt there, as in a script started from a terminal, even when the tests
+    run in a background job (a shell without job control starts those with SIGINT
+    ignored, and a child inherits that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,14 +14,7 @@ from pathlib import Path
 import pytest
 
 import runtrack
-from _support import subprocess_env
-
-
-def _as_from_a_terminal() -> None:
-    """In the child before exec: Ctrl-C raises KeyboardInterrupt, as in a script started
-    from a terminal, even when these tests run in a background job (a shell without job
-    control starts those with SIGINT ignored, and the child would inherit that)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from _support import as_from_a_terminal, subprocess_env
 
 
 def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
@@ -32,7 +25,7 @@ def _start(tmp_path: Path, body: str) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_as_from_a_terminal,
+        preexec_fn=as_from_a_terminal,
     )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()

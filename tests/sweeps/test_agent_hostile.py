@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import runtrack
 from _cli_run import invoke
-from _support import run_hydra_example, subprocess_env
+from _support import as_from_a_terminal, run_hydra_example, subprocess_env
 from hydra_plugins.runtrack_sweeper.runtrack_sweeper import RuntrackSweeper, format_value
 from runtrack.entities import SweepTrial
 from runtrack.errors import ValidationError
@@ -476,6 +476,7 @@ def agent_process(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,  # the Ctrl-C tests send SIGINT
     )
 
 
