@@ -44,8 +44,11 @@ def one_run(project: str, i: int) -> str:
 
 
 def test_later_runs_of_a_process_cost_one_request(
-    server: LiveServer, calls: collections.Counter[str]
+    server: LiveServer, calls: collections.Counter[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a run shorter than the flush interval: on a slow machine a run can outlast the
+    # default 0.5 s, and its records are then rightly shipped in two requests
+    monkeypatch.setenv("RUNTRACK_FLUSH_INTERVAL", "60")
     first = one_run("sdk", 0)
     assert calls == {"POST /runs/bulk": 1, "POST /runs/ID/batches": 1}
     calls.clear()
