@@ -197,6 +197,56 @@ def test_hyperband_with_a_single_bracket_halves_like_sha() -> None:
     assert answers[1] == answers[3] == [False, True]
 
 
+def optuna_answers(
+    study_name: str, pruner: Any, curves: Sequence[Sequence[float]]
+) -> tuple[list[str], list[list[bool]]]:
+    """The same trials run one after another in a plain in-memory Optuna study of the same
+    name (Hyperband puts a trial in a bracket by its study's name and its number)."""
+    import optuna
+
+    study = optuna.create_study(study_name=study_name, pruner=pruner)
+    got_states: list[str] = []
+    answers: list[list[bool]] = []
+    for curve in curves:
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        answers.append([])
+        for step, value in enumerate(curve):
+            trial.report(value, step)
+            answers[-1].append(trial.should_prune())
+            if answers[-1][-1]:
+                break
+        pruned = answers[-1][-1]
+        state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
+        study.tell(trial, None if pruned else curve[-1], state=state)
+        got_states.append("pruned" if pruned else "complete")
+    return got_states, answers
+
+
+def test_hyperband_with_several_brackets_decides_as_optuna_does() -> None:
+    """floor(log_3(9 / 1)) + 1 = 3 brackets with first rungs at steps 1, 3 and 9: each
+    trial is judged only against the trials of its bracket, so the store-side pruner has to
+    put every trial in the bracket Optuna would (by sweep id and trial number) and see the
+    same earlier reports."""
+    import random
+
+    import optuna
+
+    rng = random.Random(7)
+    curves = [flat(rng.uniform(0.0, 10.0), 10) for _ in range(24)]
+    pruner = {"type": "hyperband", "min_resource": 1, "max_resource": 9, "reduction_factor": 3}
+    sw, answers = sweep_curves(pruner, curves)
+    reference = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
+    want_states, want_answers = optuna_answers(sw.id, reference, curves)
+    assert states(sw) == want_states
+    assert answers == want_answers
+    # the case tells brackets apart: trials were stopped at more than one rung
+    stops = {len(a) - 1 for a in answers if a[-1]}
+    assert len(stops) >= 2, stops
+    for trial, curve, answer in zip(sw.trials(), curves, answers, strict=True):
+        assert trial.values == (curve[len(answer) - 1],)  # its last reported value
+
+
 def test_hyperband_defaults_are_filled_in_and_good_trials_run_to_the_end() -> None:
     sw, answers = sweep_curves({"type": "hyperband"}, [flat(1.0), flat(0.9), flat(0.8)])
     assert sw.spec["pruner"] == {
