@@ -417,7 +417,7 @@ def test_agent_runs_command_trials_with_count_then_to_the_end(tmp_path: Path) ->
     r = invoke("agent", sid, "--count", "1", "--json")
     assert r.code == 0 and not r.crashed, r.err
     doc = r.json()
-    assert doc["sweep"] == sid and doc["stopped"] == "ran 1 trial(s)"
+    assert doc["sweep"] == sid and doc["stopped"] == "count of 1 trial reached"
     (t,) = doc["trials"]
     assert t["number"] == 0 and t["state"] == "complete" and len(t["values"]) == 1 and t["run_id"]
     # the next agent, without --count, runs until the budget is spent

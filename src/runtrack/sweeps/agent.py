@@ -401,7 +401,8 @@ def _loop(
                     last_error=failed_in_a_row[-1],
                 )
         else:
-            result.stopped_because = f"ran {count} trial(s)"
+            plural = "" if count == 1 else "s"
+            result.stopped_because = f"count of {count} trial{plural} reached"
     except KeyboardInterrupt:  # the trial it ran is recorded failed ("interrupted")
         result.stopped_because = "interrupted"
         result.interrupted = True
