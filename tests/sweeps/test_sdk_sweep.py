@@ -443,8 +443,54 @@ def test_max_failures_counts_failures_in_a_row_and_zero_never_gives_up() -> None
 
 
 def test_a_function_that_neither_returns_nor_logs_counts_as_a_failure() -> None:
-    with pytest.raises(TrialsFailingError, match="neither returned nor logged loss"):
+    with pytest.raises(TrialsFailingError, match="fn returned nothing and its run logged no"):
         runtrack.sweep(spec(), lambda run: None, project="fn", max_failures=2)
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ("0.5", "the returned value is str '0.5': return a number, a list of numbers"),
+        (True, "the returned value is bool True: return a number"),
+        ([1.0, 2.0], "fn returned 2 value(s); the sweep has 1 objective(s) (loss)"),
+        ({"acc": 0.9}, "fn returned a mapping without 'loss' (its keys: acc)"),
+        ({"loss": "low"}, "the returned 'loss' is str 'low'"),
+        (object(), "the returned value is object <object object at"),
+    ],
+)
+def test_a_return_value_that_is_no_objective_fails_the_trial_and_its_run(
+    returned: Any, message: str
+) -> None:
+    """Even when the run logged the objective: a return value of the wrong kind is a bug
+    in the function, reported as such rather than silently replaced by the logged value."""
+
+    def train(run: runtrack.Run) -> Any:
+        run.log({"loss": 0.25})
+        return returned
+
+    sw = runtrack.sweep(spec(budget={"trials": 1}), train, project="fn")
+    (trial,) = sw.trials()
+    assert trial.state == "failed" and trial.error is not None
+    assert trial.error.startswith(message), trial.error
+    run = runtrack.Api().run(trial.run_id)  # type: ignore[arg-type]
+    assert run.status == "failed" and run.error == trial.error
+
+
+def test_the_objective_is_what_the_function_returned_or_else_what_it_logged() -> None:
+    import numpy as np
+
+    returns: list[Any] = [0.5, np.float64(0.25), {"loss": 2, "acc": 0.9}, (3.0,), None]
+
+    calls: list[int] = []
+
+    def train(run: runtrack.Run) -> Any:
+        run.log({"loss": 7.0})
+        calls.append(1)
+        return returns[len(calls) - 1]
+
+    sw = runtrack.sweep(spec(budget={"trials": len(returns)}), train, project="fn")
+    assert [t.values for t in sw.trials()] == [(0.5,), (0.25,), (2.0,), (3.0,), (7.0,)]
+    assert all(t.state == "complete" for t in sw.trials())
 
 
 def test_non_finite_values_are_outcomes_not_a_broken_script() -> None:

@@ -59,8 +59,10 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from runtrack.errors import ValidationError
+from runtrack.sweeps.returns import ReturnValueError, objective_values
 
 __all__ = [
+    "ReturnValueError",
     "RuntrackSweeper",
     "RuntrackSweeperConf",
     "SearchSpace",
@@ -347,67 +349,6 @@ def _reads_back(parser: OverridesParser, text: str, value: Any) -> bool:
     if isinstance(value, float) and isinstance(got, float) and math.isnan(value):
         return math.isnan(got)
     return bool(got == value)
-
-
-# -- job return -> objective values ---------------------------------------------------------
-class ReturnValueError(Exception):
-    """The job returned something that is not an objective: a bug in the task, the same
-    for every trial, so the sweep stops."""
-
-
-def objective_values(
-    returned: Any, metrics: Sequence[str], summary: Callable[[], Mapping[str, Any]]
-) -> list[float]:
-    """The objective values of a job: from what it returned, or (when it returned None)
-    from ``summary()``, the metrics its run logged. Raises ``ReturnValueError`` for a
-    return value of the wrong shape, ``ValueError`` for a metric the run did not log."""
-    if returned is None:
-        logged = summary()
-        missing = [m for m in metrics if m not in logged]
-        if missing:
-            raise ValueError(
-                f"the job returned nothing and its run logged no {missing[0]!r}: return the "
-                f"objective, or log it with run.log({{{missing[0]!r}: value}})"
-            )
-        return [_number(logged[m], f"the run's {m!r}", ValueError) for m in metrics]
-    if isinstance(returned, Mapping) or _is_omegaconf(returned, "DictConfig"):
-        missing = [m for m in metrics if m not in returned]
-        if missing:
-            raise ReturnValueError(
-                f"the job returned a mapping without {missing[0]!r} "
-                f"(its keys: {', '.join(map(str, returned)) or 'none'})"
-            )
-        return [_number(returned[m], f"the returned {m!r}", ReturnValueError) for m in metrics]
-    if isinstance(returned, list | tuple) or _is_omegaconf(returned, "ListConfig"):
-        items = list(returned)
-        if len(items) != len(metrics):
-            raise ReturnValueError(
-                f"the job returned {len(items)} value(s); the sweep has {len(metrics)} "
-                f"objective(s) ({', '.join(metrics)})"
-            )
-        return [_number(v, "a returned value", ReturnValueError) for v in items]
-    if len(metrics) > 1:
-        raise ReturnValueError(
-            f"the job returned one value; the sweep has {len(metrics)} objectives "
-            f"({', '.join(metrics)}): return a list or a mapping"
-        )
-    return [_number(returned, "the returned value", ReturnValueError)]
-
-
-def _number(v: Any, what: str, error: type[Exception]) -> float:
-    if isinstance(v, bool | str | bytes) or not hasattr(v, "__float__"):
-        raise error(
-            f"{what} is {type(v).__name__} {v!r}: return a number, a list of numbers (one "
-            "per objective) or a mapping holding the metric"
-        )
-    try:
-        return float(v)
-    except (TypeError, ValueError) as e:  # e.g. a tensor of several elements
-        raise error(f"{what} ({type(v).__name__}) is not a single number: {e}") from None
-
-
-def _is_omegaconf(v: Any, kind: str) -> bool:
-    return type(v).__module__.startswith("omegaconf") and type(v).__name__ == kind
 
 
 # -- the sweeper ----------------------------------------------------------------------------
@@ -797,7 +738,6 @@ def _seconds(value: Any) -> float | None:
 def _project(value: Any) -> str | None:
     if value is None:
         return None
-    from runtrack.errors import ValidationError
     from runtrack.validation import check_project
 
     try:

@@ -10,7 +10,6 @@ to the ``TrackingStore``.
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,9 +235,10 @@ def sweep(
     times at most (None: until the sweep is over), take the next suggestion, start its run
     and call ``fn(run)``. ``fn`` reads ``run.config``, logs the objective with ``run.log``
     (and may call ``run.should_prune()`` / raise ``runtrack.TrialPruned``); it may also
-    return the objective value (a list, or a dict by metric name, for several). A trial
-    that raises is recorded failed and the sweep goes on, unless ``max_failures`` trials
-    in a row have failed (raised, or neither returned nor logged the objective): then
+    return the objective value (a list, or a dict by metric name, for several; see
+    ``runtrack.sweeps.returns``). A trial that raises is recorded failed and the sweep goes
+    on, unless ``max_failures`` trials in a row have failed (raised, returned no objective,
+    or returned None without logging it): then
     ``TrialsFailingError`` says why the last one failed (0: never give up). Returns the
     sweep."""
     from ..sweeps.agent import check_max_failures, run_function_trials
@@ -269,38 +269,3 @@ def _looks_like_id(text: str) -> bool:
     except (ValidationError, RunNotFoundError):  # malformed: not an id, so a file name
         return False
     return not Path(text).exists()
-
-
-def objective_values(
-    names: Sequence[str], returned: Any, summary: Mapping[str, Any]
-) -> list[float] | None:
-    """The objective values of a finished trial: what ``fn`` returned (a number, a list,
-    or a dict by metric name) or else the run's last logged values. None if missing."""
-    if returned is not None and not isinstance(returned, bool):
-        if isinstance(returned, Mapping):
-            got = [returned.get(n) for n in names]
-            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in got):
-                return [float(v) for v in got]  # type: ignore[arg-type]
-        elif isinstance(returned, int | float):
-            if len(names) == 1:
-                return [float(returned)]
-        elif isinstance(returned, Sequence) and not isinstance(returned, str | bytes):
-            vals = list(returned)
-            if len(vals) == len(names) and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in vals
-            ):
-                return [float(v) for v in vals]
-        else:
-            try:
-                f = float(returned)  # numpy / torch scalars
-            except (TypeError, ValueError):
-                f = math.nan
-            if len(names) == 1 and not math.isnan(f):
-                return [f]
-    out: list[float] = []
-    for n in names:
-        v = summary.get(n)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            return None
-        out.append(float(v))
-    return out

@@ -456,8 +456,8 @@ def run_function_trials(
     nor logs the objective) is recorded failed and the next one starts, unless
     ``max_failures`` trials in a row have failed so: then ``TrialsFailingError``."""
     from ..client._init import init
-    from ..client._sweep_api import objective_values
     from ..client._trial import attach, end_pruned
+    from .returns import ReturnValueError, objective_values
 
     def one(trial: SweepTrial, spec: Mapping[str, Any]) -> Outcome:
         assert trial.run_id is not None
@@ -478,15 +478,18 @@ def run_function_trials(
             run.finish("failed", text)
             log.warning("runtrack: trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
             return (*_tell(store, sweep_id, run.id, "failed", error=text), text)
-        values = objective_values(names, returned, run.summary)
-        if values is not None and run.status == "running":
+        try:
+            values = objective_values(returned, names, lambda: run.summary, who="fn")
+        except (ReturnValueError, ValueError) as exc:
+            why = str(exc)
+            run.finish("failed", why)
+            log.warning("runtrack: trial %d failed: %s", trial.number, why)
+            return (*_tell(store, sweep_id, run.id, "failed", error=why), why)
+        if run.status == "running":
             missing = {n: v for n, v in zip(names, values, strict=True) if n not in run.summary}
             if missing:
                 run.log(missing)  # a returned objective is recorded on the run too
         run.finish()
-        if values is None:
-            why = f"the trial neither returned nor logged {', '.join(names)}"
-            return (*_tell(store, sweep_id, run.id, "failed", error=why), why)
         return (*_tell(store, sweep_id, run.id, "complete", values), None)
 
     from ..client._state import STATE
