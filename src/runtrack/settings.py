@@ -119,7 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RUNTRACK_HEARTBEAT_INTERVAL",
         _pos_float,
         10.0,
-        "Seconds between heartbeats of a running run.",
+        "Seconds between heartbeats of a running run (at most a third of "
+        "RUNTRACK_CRASH_AFTER, so a live run is never marked crashed).",
     ),
     Setting(
         "crash_after",
@@ -205,6 +206,13 @@ class Settings:
     untracked_file_max_bytes: int
     capture_packages: bool
     quiet: bool
+
+    @property
+    def beat_every(self) -> float:
+        """Seconds between a live run's heartbeats: ``heartbeat_interval``, or a third of
+        ``crash_after`` when that is shorter, so a run is never seen crashed while its
+        process lives (``RUNTRACK_CRASH_AFTER=2`` with the default 10 s beat did that)."""
+        return min(self.heartbeat_interval, self.crash_after / 3)
 
     @property
     def db_url(self) -> str:

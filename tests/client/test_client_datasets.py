@@ -225,12 +225,9 @@ def test_unchanged_files_come_from_the_cache(
     assert (cache_dir / CACHE_FILENAME).exists()
 
     hash_calls.clear()
-    start = time.perf_counter()
     second = hash_dataset(root, cache_dir=cache_dir)
-    elapsed = time.perf_counter() - start
-    assert hash_calls == []
+    assert hash_calls == []  # no file read again (its speed is benchmarks/' business)
     assert second == first
-    assert elapsed < 1.0
 
 
 def test_a_modified_file_is_hashed_again(

@@ -65,7 +65,7 @@ def test_emits_documented_keys_promptly() -> None:
     monitor.start()
     try:
         got.wait_for(1)
-        assert time.monotonic() - start < 2.0  # the first sample does not wait an interval
+        assert time.monotonic() - start < 10.0  # the first sample does not wait the 30 s
     finally:
         monitor.stop()
     sample = got.samples[0]
@@ -86,7 +86,7 @@ def test_samples_repeatedly_and_stops_quickly() -> None:
     start = time.monotonic()
     monitor.stop()
     monitor.stop()  # idempotent
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 5.0  # not a join on a sleeping thread's timeout
     assert not monitor.running
     count = len(got.samples)
     time.sleep(0.2)

@@ -305,7 +305,7 @@ def _open_sink(
         stream=stream,
         store=store,
         flush_interval=s.flush_interval,
-        heartbeat_interval=s.heartbeat_interval,
+        heartbeat_interval=s.beat_every,
         create=create,
         prepare=prepare,
     )

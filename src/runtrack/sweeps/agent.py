@@ -534,7 +534,7 @@ def run_command_trials(
     if heartbeat_every is None:
         from ..settings import load
 
-        heartbeat_every = load().heartbeat_interval
+        heartbeat_every = load().beat_every
     sweep = store.get_sweep(sweep_id)
     spec = sweep.spec.to_dict()
     cmd = list(command) if command else spec.get("command")
