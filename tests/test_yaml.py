@@ -58,3 +58,28 @@ def test_a_sweep_spec_with_exponent_bounds() -> None:
             "metric: {name: loss}\n"
             "parameters: {lr: {distribution: log_uniform, min: '1e-4', max: 1}}\n"
         )
+
+
+def _alias_bomb(levels: int) -> str:
+    """Each level a list of nine references to the level before: 9**levels strings."""
+    lines = ['l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_once() -> None:
+    import time
+
+    started = time.process_time()
+    with pytest.raises(_yaml.YAMLError, match="expands to more than 100,000 values"):
+        _yaml.safe_load(_alias_bomb(8))  # 43 million strings from 400 bytes
+    assert time.process_time() - started < 5  # linear in the document, not in 9**8
+    with pytest.raises(ValidationError, match="not valid YAML: the document expands"):
+        load_yaml("metric: {name: y}\n" + _alias_bomb(8))
+
+
+def test_aliases_used_a_few_times_are_fine() -> None:
+    doc = _yaml.safe_load(_alias_bomb(3) + "base: &b {lr: 0.1}\nother: {<<: *b, wd: 1}\n")
+    assert len(doc["l2"]) == 9 and doc["l2"][0][0] == ["x"] * 9
+    assert doc["other"] == {"lr": 0.1, "wd": 1}

@@ -245,3 +245,38 @@ def check_json(value: object, what: str) -> None:
         json.dumps(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"{what} cannot be recorded: {exc}") from None
+
+
+def expanded_size(value: object, limit: int) -> int:
+    """How many values ``value`` holds (itself, each key, each item, nested), counting a
+    part shared by several references once per reference, as JSON would write it out;
+    ``limit + 1`` as soon as it is more than ``limit``. A YAML alias bomb (nine references
+    to a list of nine references to ..., a few hundred bytes) loads as a small graph but
+    walks as millions of values; this counts it in time linear in the distinct parts. A
+    structure that contains itself, or nests deeper than 100 levels, counts as too big."""
+    memo: dict[int, int] = {}
+    too_big = limit + 1
+
+    def size(v: object, depth: int) -> int:
+        if isinstance(v, Mapping):
+            children: Any = v.values()
+            keys = len(v)
+        elif isinstance(v, list | tuple):
+            children, keys = v, 0
+        else:
+            return 1
+        known = memo.get(id(v))
+        if known is not None:
+            return known
+        if depth > 100:
+            return too_big
+        total = 1 + keys
+        for child in children:
+            total += size(child, depth + 1)
+            if total > limit:
+                total = too_big
+                break
+        memo[id(v)] = total
+        return total
+
+    return size(value, 0)

@@ -855,6 +855,22 @@ def test_too_many_parameters_are_refused() -> None:
     refused(spec(parameters=many), "parameters", f"at most {MAX_PARAMETERS}")
 
 
+def test_a_spec_of_shared_parts_that_walks_as_millions_of_values_is_refused() -> None:
+    big: Any = ["x"] * 9
+    for _ in range(7):
+        big = [big] * 9  # 9**8 strings, 8 small lists in memory
+    s = spec()
+    s["parameters"]["fixed"] = {"value": big}
+    with pytest.raises(ValidationError, match="sweep spec: more than 100,000 values"):
+        normalize(s)
+    cyclic: dict[str, Any] = {"a": 1}
+    cyclic["self"] = cyclic
+    s = spec()
+    s["parameters"]["fixed"] = {"value": cyclic}
+    with pytest.raises(ValidationError, match="or nested more than 100 levels"):
+        normalize(s)
+
+
 def _nested(depth: int) -> Any:
     v: Any = 1
     for _ in range(depth):

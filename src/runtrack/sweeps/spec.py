@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
-from ..validation import check_key, check_run_name, unstorable
+from ..validation import check_key, check_run_name, expanded_size, unstorable
 
 METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -98,6 +98,9 @@ def _number(where: str, v: object) -> float:
         raise _fail(where, f"{_show(v)} must be finite")
     return f
 
+
+#: values a spec may hold, all levels (``validation.expanded_size``)
+MAX_SPEC_VALUES = 100_000
 
 #: integers of a spec are kept exactly up to this size (seeds, bounds, budgets)
 MAX_INT = 2**63 - 1
@@ -543,6 +546,12 @@ def normalize(spec: object) -> dict[str, Any]:
 
     if not isinstance(spec, Mapping):
         raise ValidationError("a sweep spec is a dict (or a YAML mapping)")
+    if expanded_size(spec, MAX_SPEC_VALUES) > MAX_SPEC_VALUES:  # first: the checks walk it
+        raise ValidationError(
+            f"sweep spec: more than {MAX_SPEC_VALUES:,} values (keys, items and numbers, a "
+            "shared part counted each time it appears) or nested more than 100 levels: a "
+            "spec describes a search space, keep data out of it"
+        )
     extra = [k for k in spec if k not in _SPEC_KEYS]
     if extra:
         raise _fail(str(extra[0]), f"unknown key (allowed: {', '.join(_SPEC_KEYS)})")
