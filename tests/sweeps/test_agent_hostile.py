@@ -173,8 +173,15 @@ def test_render_drops_arguments_of_an_inactive_conditional_parameter() -> None:
 
 def test_text_that_is_no_placeholder_is_passed_literally() -> None:
     sp = norm(X)
-    argv = render_command(["$x", "${x", "$${x}", "x}", "{x}", "$"], sp, trial({"x": 0.5}))
-    assert argv == ["$x", "${x", "$0.5", "x}", "{x}", "$"]
+    argv = render_command(["$x", "${x", "x}", "{x}", "$", "$$"], sp, trial({"x": 0.5}))
+    assert argv == ["$x", "${x", "x}", "{x}", "$", "$$"]
+
+
+def test_a_doubled_dollar_writes_a_placeholder_as_text() -> None:
+    sp = norm(X, command=["bash", "-c", "echo $${HOME} $${x} ${x}", "--v=$$${x}"])
+    argv = render_command(sp["command"], sp, trial({"x": 0.5}))
+    assert argv == ["bash", "-c", "echo ${HOME} ${x} 0.5", "--v=$${x}"]
+    check_command(["p", "$${anything at all}"], sp)  # literal text: never refused
 
 
 @pytest.mark.parametrize("token", ["${HOME}", "--lr=${lr}", "${ x }", "${X}", "${x.y}"])

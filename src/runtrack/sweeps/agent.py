@@ -115,7 +115,8 @@ def render_command(command: Sequence[str], spec: Mapping[str, Any], trial: Sweep
     is not active in this trial (its condition did not hold) is left out; ``${args}``
     expands to ``--name=value`` for every value of the trial, ``${args_no_hyphens}`` to
     ``name=value`` (Hydra's override syntax, strings quoted where Hydra would misread
-    them). Raises ``ValidationError`` for a value that cannot be written so."""
+    them); ``$${name}`` is the literal text ``${name}``. Raises ``ValidationError`` for a
+    value that cannot be written so."""
     values = {**spec_mod.fixed_values(spec), **dict(trial.params)}
     ordered = [n for n in spec["parameters"] if n in values]
     extra = {
@@ -132,12 +133,14 @@ def render_command(command: Sequence[str], spec: Mapping[str, Any], trial: Sweep
         if token == "${args_no_hyphens}":
             out += [f"{n}={override_value(values[n])}" for n in ordered]
             continue
-        keys = [m.group(1) for m in _PLACEHOLDER.finditer(token)]
+        keys = [m.group(2) for m in _PLACEHOLDER.finditer(token) if not m.group(1)]
         if any(k in spec["parameters"] and k not in values for k in keys):
             continue  # an inactive conditional parameter: drop the whole argument
 
         def one(m: re.Match[str]) -> str:
-            k = m.group(1)
+            k = m.group(2)
+            if m.group(1):
+                return "${" + k + "}"  # $${k}: the text itself
             return extra[k] if k in extra else _text(values[k])
 
         out.append(_PLACEHOLDER.sub(one, token))

@@ -54,7 +54,8 @@ _SPEC_KEYS = (
 _PARAM_KEYS = {"distribution", "min", "max", "step", "log", "values", "value", "when"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*\Z")
 Scalar = str | int | float | bool | None
-PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+#: ``${name}`` in a command; ``$${name}`` is the literal text ``${name}`` (group 1 is "$")
+PLACEHOLDER = re.compile(r"\$(\$?)\{([^}]*)\}")
 KEYWORDS = ("args", "args_no_hyphens", "interpreter", "run_id", "trial", "sweep_id")
 
 
@@ -482,14 +483,17 @@ def _command(raw: object) -> list[str] | None:
 def check_command(command: Sequence[str], spec: Mapping[str, Any]) -> None:
     """Every ``${...}`` in the command names a parameter or a keyword (``args``,
     ``args_no_hyphens``, ``interpreter``, ``run_id``, ``trial``, ``sweep_id``) but not
-    both; ``${args}`` and ``${args_no_hyphens}``, which become several arguments, stand
-    alone; the program is not empty."""
+    both (``$${...}`` is the literal text ``${...}``); ``${args}`` and
+    ``${args_no_hyphens}``, which become several arguments, stand alone; the program is not
+    empty."""
     names = set(spec["parameters"])
     if not command or not command[0]:
         raise _fail("command", "the program (its first argument) is empty")
     for token in command:
         for m in PLACEHOLDER.finditer(token):
-            key = m.group(1)
+            if m.group(1):
+                continue  # $${...}: literal text
+            key = m.group(2)
             if key not in names and key not in KEYWORDS:
                 raise _fail(
                     "command",
