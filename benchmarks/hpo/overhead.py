@@ -115,10 +115,23 @@ def _runtrack(store: Any, n: int, label: str) -> list[float]:
     return times
 
 
+def fresh_database(url: str) -> None:
+    """Drop and create the database ``url`` names, so every run starts from an empty one
+    (the command in benchmarks/README.md works on a server that lacks it)."""
+    import psycopg
+
+    base, name = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+
+
 def runtrack_server(n: int, workdir: Path, db: str | None) -> list[float]:
     from runtrack.store.rest import RestStore
     from runtrack.testing.live import LiveServer
 
+    if db:
+        fresh_database(db)
     srv = LiveServer(workdir / ("srv-pg" if db else "srv"), db=db).start()
     try:
         return _runtrack(RestStore(srv.url), n, "runtrack server" + (" (pg)" if db else ""))
