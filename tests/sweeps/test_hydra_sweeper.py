@@ -242,6 +242,12 @@ def test_objective_values_from_what_the_job_returned_or_logged() -> None:
     assert objective_values({"b": 2, "a": 1, "c": "x"}, ["a", "b"], nothing) == [1.0, 2.0]
     assert objective_values(OmegaConf.create({"loss": 3}), ["loss"], nothing) == [3.0]
     assert objective_values(None, ["loss"], lambda: {"loss": 0.25}) == [0.25]
+    import numpy as np
+
+    assert objective_values(np.array([1.0, 2.0]), ["a", "b"], nothing) == [1.0, 2.0]
+    assert objective_values(np.float32(0.5), ["a"], nothing) == [0.5]
+    with pytest.raises(Exception, match=r"returned 3 value\(s\); the sweep has 2"):
+        objective_values(np.zeros(3), ["a", "b"], nothing)
 
 
 @pytest.mark.parametrize(

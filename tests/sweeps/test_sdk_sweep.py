@@ -479,7 +479,14 @@ def test_a_return_value_that_is_no_objective_fails_the_trial_and_its_run(
 def test_the_objective_is_what_the_function_returned_or_else_what_it_logged() -> None:
     import numpy as np
 
-    returns: list[Any] = [0.5, np.float64(0.25), {"loss": 2, "acc": 0.9}, (3.0,), None]
+    returns: list[Any] = [
+        0.5,
+        np.float64(0.25),
+        {"loss": 2, "acc": 0.9},
+        (3.0,),
+        np.array([4.0]),
+        None,
+    ]
 
     calls: list[int] = []
 
@@ -489,7 +496,7 @@ def test_the_objective_is_what_the_function_returned_or_else_what_it_logged() ->
         return returns[len(calls) - 1]
 
     sw = runtrack.sweep(spec(budget={"trials": len(returns)}), train, project="fn")
-    assert [t.values for t in sw.trials()] == [(0.5,), (0.25,), (2.0,), (3.0,), (7.0,)]
+    assert [t.values for t in sw.trials()] == [(0.5,), (0.25,), (2.0,), (3.0,), (4.0,), (7.0,)]
     assert all(t.state == "complete" for t in sw.trials())
 
 

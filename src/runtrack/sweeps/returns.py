@@ -25,10 +25,10 @@ def objective_values(
     *,
     who: str = "the job",
 ) -> list[float]:
-    """The objective values, in the order of ``metrics``: from ``returned`` (a number, a
-    list of numbers, a mapping or OmegaConf container holding each metric), or, when it is
-    None, from ``summary()``, the last values the trial's run logged. ``who`` names the
-    trial code in messages ("the job", "the function")."""
+    """The objective values, in the order of ``metrics``: from ``returned`` (a number; a
+    list, tuple or array of numbers; a mapping or OmegaConf container holding each
+    metric), or, when it is None, from ``summary()``, the last values the trial's run
+    logged. ``who`` names the trial code in messages ("the job", "fn")."""
     if returned is None:
         logged = summary()
         missing = [m for m in metrics if m not in logged]
@@ -46,6 +46,8 @@ def objective_values(
                 f"(its keys: {', '.join(map(str, returned)) or 'none'})"
             )
         return [_number(returned[m], f"the returned {m!r}", ReturnValueError) for m in metrics]
+    if getattr(returned, "ndim", 0) and hasattr(returned, "tolist"):
+        returned = returned.tolist()  # a numpy array or torch tensor of values
     if isinstance(returned, list | tuple) or _is_omegaconf(returned, "ListConfig"):
         items = list(returned)
         if len(items) != len(metrics):
