@@ -38,7 +38,6 @@ class TrialLink:
     store: TrackingStore
     _metrics: list[str] | None = None
     _pruning: bool | None = None
-    warned: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _load(self) -> None:
@@ -85,6 +84,11 @@ def _last_value(run: Run, key: str) -> float | None:
     return None if v is None else float(v)
 
 
+#: sweeps whose missing pruner this process has warned about (a Hydra or runtrack.sweep
+#: loop runs every trial in one process: one warning, not one per trial)
+_WARNED_NO_PRUNER: set[str] = set()
+
+
 def should_prune(run: Run) -> bool:
     """Report the objective's latest value to the sweep's pruner; True when the trial
     should stop. False for a run that is not a trial (a script runs the same in and out
@@ -93,8 +97,8 @@ def should_prune(run: Run) -> bool:
     if link is None or run.mode != "online":
         return False
     if not link.pruning:
-        if not link.warned:
-            link.warned = True
+        if link.sweep_id not in _WARNED_NO_PRUNER:  # once per sweep and process
+            _WARNED_NO_PRUNER.add(link.sweep_id)
             log.warning(
                 "runtrack: sweep %s has no pruner, so should_prune() is always False; add "
                 "pruner: {type: sha, reduction_factor: 3} to its spec to stop hopeless trials",
