@@ -79,6 +79,14 @@ def test_an_alias_bomb_is_refused_at_once() -> None:
         load_yaml("metric: {name: y}\n" + _alias_bomb(8))
 
 
+def test_a_document_that_contains_itself_or_nests_too_deep_is_refused() -> None:
+    with pytest.raises(_yaml.YAMLError, match="contains itself"):
+        _yaml.safe_load("a: &a [1, *a]\n")
+    with pytest.raises(_yaml.YAMLError, match="nests more than 100 levels"):
+        _yaml.safe_load("a: " + "[" * 101 + "]" * 101 + "\n")
+    assert _yaml.safe_load("a: " + "[" * 99 + "]" * 99 + "\n")["a"]
+
+
 def test_aliases_used_a_few_times_are_fine() -> None:
     doc = _yaml.safe_load(_alias_bomb(3) + "base: &b {lr: 0.1}\nother: {<<: *b, wd: 1}\n")
     assert len(doc["l2"]) == 9 and doc["l2"][0][0] == ["x"] * 9

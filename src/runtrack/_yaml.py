@@ -53,18 +53,27 @@ _Loader.add_implicit_resolver(
 
 #: values a document may expand to (aliases counted each time they are used)
 MAX_VALUES = 100_000
+#: levels of nesting a document may have
+MAX_DEPTH = 100
 
 
 def safe_load(text: str | bytes) -> Any:
     """``yaml.safe_load`` with exponent floats read as floats, refusing a document that
     expands to more than ``MAX_VALUES`` values (an alias bomb: a few hundred bytes that
-    every reader of the result would walk as millions of values)."""
-    from .validation import expanded_size
+    every reader of the result would walk as millions of values) or nests deeper than
+    ``MAX_DEPTH`` levels (an alias can make a document contain itself)."""
+    from .validation import extent
 
     doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
-    if expanded_size(doc, MAX_VALUES) > MAX_VALUES:
+    size = extent(doc, MAX_VALUES, MAX_DEPTH)
+    if size.values > MAX_VALUES:
         raise yaml.YAMLError(
             f"the document expands to more than {MAX_VALUES:,} values (through aliases "
             "used many times?): write it out plainly"
+        )
+    if size.deep:
+        raise yaml.YAMLError(
+            f"the document nests more than {MAX_DEPTH} levels deep (or contains itself "
+            "through an alias)"
         )
     return doc

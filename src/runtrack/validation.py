@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .entities import RUN_STATUSES
 from .errors import RunNotFoundError, SweepNotFoundError, ValidationError
@@ -247,17 +247,28 @@ def check_json(value: object, what: str) -> None:
         raise ValidationError(f"{what} cannot be recorded: {exc}") from None
 
 
-def expanded_size(value: object, limit: int) -> int:
+class Extent(NamedTuple):
+    """What ``extent`` measured: ``values`` (at most ``limit + 1``) and whether the value
+    nests deeper than ``depth`` levels (a structure that contains itself does)."""
+
+    values: int
+    deep: bool
+
+
+def extent(value: object, limit: int, depth: int = 100) -> Extent:
     """How many values ``value`` holds (itself, each key, each item, nested), counting a
-    part shared by several references once per reference, as JSON would write it out;
-    ``limit + 1`` as soon as it is more than ``limit``. A YAML alias bomb (nine references
-    to a list of nine references to ..., a few hundred bytes) loads as a small graph but
-    walks as millions of values; this counts it in time linear in the distinct parts. A
-    structure that contains itself, or nests deeper than 100 levels, counts as too big."""
+    part shared by several references once per reference, as JSON would write it out
+    (``limit + 1`` as soon as it is more than ``limit``), and whether it nests deeper than
+    ``depth`` levels. A YAML alias bomb (nine references to a list of nine references to
+    ..., a few hundred bytes) loads as a small graph but walks as millions of values; this
+    measures it in time linear in its distinct parts. Parts deeper than ``depth`` are not
+    walked (each counts as one value), so a structure that contains itself ends too."""
     memo: dict[int, int] = {}
     too_big = limit + 1
+    deep = False
 
-    def size(v: object, depth: int) -> int:
+    def size(v: object, level: int) -> int:
+        nonlocal deep
         if isinstance(v, Mapping):
             children: Any = v.values()
             keys = len(v)
@@ -265,18 +276,19 @@ def expanded_size(value: object, limit: int) -> int:
             children, keys = v, 0
         else:
             return 1
+        if level >= depth:
+            deep = True
+            return 1
         known = memo.get(id(v))
         if known is not None:
             return known
-        if depth > 100:
-            return too_big
         total = 1 + keys
         for child in children:
-            total += size(child, depth + 1)
+            total += size(child, level + 1)
             if total > limit:
                 total = too_big
                 break
         memo[id(v)] = total
         return total
 
-    return size(value, 0)
+    return Extent(size(value, 0), deep)

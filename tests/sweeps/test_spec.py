@@ -863,11 +863,16 @@ def test_a_spec_of_shared_parts_that_walks_as_millions_of_values_is_refused() ->
     s["parameters"]["fixed"] = {"value": big}
     with pytest.raises(ValidationError, match="sweep spec: more than 100,000 values"):
         normalize(s)
+    # one that contains itself is refused by the nesting check, naming the field
     cyclic: dict[str, Any] = {"a": 1}
     cyclic["self"] = cyclic
     s = spec()
     s["parameters"]["fixed"] = {"value": cyclic}
-    with pytest.raises(ValidationError, match="or nested more than 100 levels"):
+    refused(s, "parameters.fixed.value", "nested too deeply")
+    fan: list[Any] = []
+    fan.extend([fan] * 9)  # contains itself nine times: 9**100 values when walked
+    s["parameters"]["fixed"] = {"value": fan}
+    with pytest.raises(ValidationError, match="sweep spec: more than 100,000 values"):
         normalize(s)
 
 

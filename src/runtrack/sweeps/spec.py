@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
-from ..validation import check_key, check_run_name, expanded_size, unstorable
+from ..validation import check_key, check_run_name, extent, unstorable
 
 METHODS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc")
 GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
@@ -100,7 +100,7 @@ def _number(where: str, v: object) -> float:
     return f
 
 
-#: values a spec may hold, all levels (``validation.expanded_size``)
+#: values a spec may hold, all levels (``validation.extent``)
 MAX_SPEC_VALUES = 100_000
 
 #: integers of a spec are kept exactly up to this size (seeds, bounds, budgets)
@@ -550,11 +550,13 @@ def normalize(spec: object) -> dict[str, Any]:
 
     if not isinstance(spec, Mapping):
         raise ValidationError("a sweep spec is a dict (or a YAML mapping)")
-    if expanded_size(spec, MAX_SPEC_VALUES) > MAX_SPEC_VALUES:  # first: the checks walk it
+    # first, as the checks below walk the spec; too deep a spec is theirs to refuse, naming
+    # the field (extent does not walk below 100 levels, so one that contains itself ends)
+    if extent(spec, MAX_SPEC_VALUES).values > MAX_SPEC_VALUES:
         raise ValidationError(
             f"sweep spec: more than {MAX_SPEC_VALUES:,} values (keys, items and numbers, a "
-            "shared part counted each time it appears) or nested more than 100 levels: a "
-            "spec describes a search space, keep data out of it"
+            "shared part counted each time it appears): a spec describes a search space, "
+            "keep data out of it"
         )
     extra = [k for k in spec if k not in _SPEC_KEYS]
     if extra:
