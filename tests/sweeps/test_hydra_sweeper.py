@@ -369,10 +369,21 @@ def test_a_job_returning_no_objective_stops_the_sweep(sdk: None, tmp_path: Path)
         (
             {"n_trials": 5, "max_failures": 2},
             2,
-            "hydra sweeper: sweep {id} stopped after 2 failed trial(s) "
-            "(hydra.sweeper.max_failures); first error: Traceback",
+            "hydra sweeper: sweep {id} stopped: its last 2 trials all failed "
+            "(hydra.sweeper.max_failures=2; 0 never stops); the last error: Traceback",
+        ),
+        (
+            {"n_trials": 9},  # 5 in a row by default, as an agent
+            5,
+            "hydra sweeper: sweep {id} stopped: its last 5 trials all failed "
+            "(hydra.sweeper.max_failures=5; 0 never stops); the last error: Traceback",
         ),
         ({"n_trials": 2}, 2, "runtrack sweep {id}: no trial completed (2 trial(s): 2 failed); "),
+        (
+            {"n_trials": 7, "max_failures": 0},
+            7,
+            "runtrack sweep {id}: no trial completed (7 trial(s): 7 failed); ",
+        ),
     ],
 )
 def test_failing_jobs_end_the_sweep_with_their_first_error(
@@ -387,8 +398,21 @@ def test_failing_jobs_end_the_sweep_with_their_first_error(
         sweeper_with(job, tmp_path, **fields).sweep(["x=interval(-1, 1)"])
     [view] = runtrack.Api().sweeps()
     assert str(info.value).startswith(message.format(id=view.id))
-    assert "KeyError: 'missing column 0'" in str(info.value)
+    assert "KeyError: 'missing column" in str(info.value)
     assert [t.state for t in view.trials()] == ["failed"] * trials
+
+
+def test_failures_between_completed_trials_do_not_stop_the_sweep(sdk: None, tmp_path: Path) -> None:
+    import runtrack
+
+    def job(number: int, values: dict[str, float]) -> float:
+        if number % 3:  # two failures, then one that completes, ...
+            raise KeyError(f"missing column {number}")
+        return values["x"]
+
+    sweeper_with(job, tmp_path, n_trials=9, max_failures=3).sweep(["x=interval(-1, 1)"])
+    [view] = runtrack.Api().sweeps()
+    assert [t.state for t in view.trials()] == ["complete", "failed", "failed"] * 3
 
 
 # -- end to end: the example app, swept by Hydra in a subprocess ---------------------------

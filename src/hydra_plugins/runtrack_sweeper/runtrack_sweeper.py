@@ -97,7 +97,7 @@ class RuntrackSweeperConf:
     params: dict[str, str] = field(default_factory=dict)  # key -> override, like the CLI
     budget_seconds: float | None = None  # wall-time budget of the sweep
     patience: int | None = None  # stop after this many trials without improvement
-    max_failures: int | None = None  # stop the sweep after this many failed trials
+    max_failures: int | None = 5  # stop after this many failed trials in a row; 0/null: never
 
 
 ConfigStore.instance().store(
@@ -396,7 +396,7 @@ class RuntrackSweeper(Sweeper):
         params: Mapping[str, str] | None = None,
         budget_seconds: float | None = None,
         patience: int | None = None,
-        max_failures: int | None = None,
+        max_failures: int | None = 5,
     ) -> None:
         super().__init__()
         self.metrics = _names(_plain(metric))
@@ -410,7 +410,7 @@ class RuntrackSweeper(Sweeper):
         self.params = _params(_plain(params))
         self.budget_seconds = _seconds(budget_seconds)
         self.patience = _count("patience", patience)
-        self.max_failures = _count("max_failures", max_failures)
+        self.max_failures = _count("max_failures", max_failures, low=0) or None
         if self.n_trials is None and self.budget_seconds is None and self.patience is None:
             raise _error(
                 "hydra.sweeper.n_trials is null and neither budget_seconds nor patience is "
@@ -515,6 +515,7 @@ class RuntrackSweeper(Sweeper):
         self, api: Any, view: Any, space: SearchSpace, tally: _Tally, returns: list[JobReturn]
     ) -> None:
         parser = OverridesParser.create()
+        in_a_row = 0  # failed trials since the last one that did not fail
         while (trial := view.ask()) is not None:
             try:
                 overrides = space.overrides(trial.params, parser)
@@ -527,11 +528,12 @@ class RuntrackSweeper(Sweeper):
             self._tell(view, trial, outcome)
             if outcome.fatal is not None:
                 raise outcome.fatal
-            failed = tally.counts.get("failed", 0)
-            if self.max_failures is not None and failed >= self.max_failures:
+            in_a_row = in_a_row + 1 if outcome.state == "failed" else 0
+            if self.max_failures is not None and in_a_row >= self.max_failures:
                 raise _error(
-                    f"sweep {view.id} stopped after {failed} failed trial(s) "
-                    f"(hydra.sweeper.max_failures); first error: {tally.first_error}"
+                    f"sweep {view.id} stopped: its last {in_a_row} trials all failed "
+                    f"(hydra.sweeper.max_failures={self.max_failures}; 0 never stops); "
+                    f"the last error: {outcome.error}"
                 )
 
     def _run_trial(
