@@ -365,3 +365,50 @@ def test_a_server_lost_midway_through_a_download(
     with pytest.raises(StoreUnavailableError):
         store.get_file(source.digest, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# -- a copy onto the blob's key that fails: some S3-compatible services (moto among them)
+# answer one of simultaneous copies onto one key with a 5xx, having kept one of them, and
+# moto writes a copy whose source is deleted midway, then answers 404 for the source
+_COPY_ERRORS = [
+    StoreUnavailableError("the object store is unavailable (500); retry later"),
+    ArtifactNotFoundError("srv/tmp/0123: no such key"),
+]
+
+
+def _copy_that_fails(monkeypatch: pytest.MonkeyPatch, error: Exception, *, keeps: bool) -> None:
+    real = S3ArtifactStore._copy
+
+    def copy(self: S3ArtifactStore, source: str, dest: str) -> None:
+        if keeps:
+            real(self, source, dest)
+        raise error
+
+    monkeypatch.setattr(S3ArtifactStore, "_copy", copy)
+
+
+@pytest.mark.parametrize("error", _COPY_ERRORS, ids=["5xx", "source-gone"])
+def test_a_copy_kept_despite_its_error_reports_the_blob_created(
+    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    store = S3ArtifactStore(bucket, PREFIX, client=s3, part_size=MIN_PART_SIZE)
+    source = GeneratedSource(6, seed=11)  # two parts: the path through tmp/ and a copy
+    _copy_that_fails(monkeypatch, error, keeps=True)
+    info = store.put(source)
+    # the blob is new and this put stored it: one put at least must say so (the
+    # contract's concurrent puts of one content count on it)
+    assert (info.digest, info.created) == (source.digest, True)
+    assert _keys(s3, bucket) == [_blob_key(source.digest)]
+    store.verify(source.digest)
+
+
+@pytest.mark.parametrize("error", _COPY_ERRORS, ids=["5xx", "source-gone"])
+def test_a_copy_that_fails_and_stores_nothing_raises_and_leaves_nothing(
+    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    store = S3ArtifactStore(bucket, PREFIX, client=s3, part_size=MIN_PART_SIZE)
+    _copy_that_fails(monkeypatch, error, keeps=False)
+    with pytest.raises(type(error)):
+        store.put(GeneratedSource(6, seed=12))
+    assert _keys(s3, bucket) == []
+    assert _multipart_uploads(s3, bucket) == []

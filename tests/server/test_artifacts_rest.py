@@ -188,6 +188,28 @@ def test_completing_a_presigned_upload_before_sending_is_incomplete(c: TestClien
     assert put.status_code == 400
 
 
+def test_a_presigned_upload_whose_bytes_never_arrived_is_sent_again(
+    c: TestClient, direct: httpx2.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the object store lost the first PUT (or a concurrent put of the same content
+    # took the staged bytes): complete answers upload_incomplete, and the client sends
+    # them again to the session's fresh presigned URL, not as parts of a session that
+    # has none
+    store = RestArtifactStore(c, PROJECT, direct=direct, retries=0)
+    real = RestArtifactStore._put_direct
+    sent: list[int] = []
+
+    def lost_first(self: RestArtifactStore, spool: Any, size: int, target: Any) -> None:
+        sent.append(size)
+        if len(sent) > 1:
+            real(self, spool, size, target)
+
+    monkeypatch.setattr(RestArtifactStore, "_put_direct", lost_first)
+    info = store.put_bytes(b"sent twice")
+    assert info.created and sent == [10, 10]
+    assert store.read_bytes(info.digest) == b"sent twice"
+
+
 def test_parts_go_to_an_s3_multipart_upload_and_resume(
     c: TestClient, s3_store: S3ArtifactStore
 ) -> None:

@@ -254,10 +254,13 @@ class RestArtifactStore(ArtifactStore):
                     raise IntegrityError(f"the server stored {doc}, not blob {digest}")
                 return BlobInfo(digest, size, created=bool(doc.get("created")))
             error = _error(response)
-            if error.code == "upload_incomplete":  # a part vanished: send what is missing
+            if error.code == "upload_incomplete":  # bytes vanished: send what is missing
                 try:
                     status = self._json("GET", f"{API}/blobs/uploads/{upload_id}")
-                    self._put_parts(spool, size, status)
+                    if status.get("presigned") and self.direct is not None:
+                        self._put_direct(spool, size, status["presigned"])
+                    else:
+                        self._put_parts(spool, size, status)
                     continue
                 except NotFoundError as gone:  # another put of the same blob completed it
                     error = gone

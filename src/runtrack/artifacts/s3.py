@@ -554,16 +554,23 @@ class S3ArtifactStore(ArtifactStore):
 
     def _publish(self, token: str, digest: str) -> bool:
         """Copy the complete ``tmp/<token>`` to the blob's key (server side); False if
-        another put got there first. The caller deletes the temporary object."""
+        another put got there first. The caller deletes the temporary object.
+
+        A copy that fails (a 5xx, or a source that vanished: the staged object of an
+        upload session that several completions of one content share, which the first
+        to finish deletes) while the blob is found fresh just after counts as created.
+        The store may have kept this very copy and lost its answer (moto writes the
+        copy even when it then answers 404 for the deleted source), or failed each of
+        several simultaneous copies while keeping one. Racing puts may both report
+        created (module docstring); a new blob that no put reports is wrong."""
         final = self._key(digest)
         if self._touch(final):
             return False
         try:
             self._copy(self._temp_key(token), final)
-        except StoreUnavailableError:
+        except (StoreUnavailableError, ArtifactNotFoundError):
             if not self._fresh(final):
                 raise
-            return False  # a concurrent put of the same content stored it just now
         return True
 
     def _fresh(self, key: str, within: float = 60.0) -> bool:
