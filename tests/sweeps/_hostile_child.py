@@ -9,6 +9,7 @@ ok      log loss = 1.0 and exit 0          nan / inf   log loss = NaN / +inf, ex
 nolog   log nothing, exit 0                 exit3       log loss, then exit 3
 kill    log loss, then SIGKILL itself       term        log loss, then SIGTERM itself
 noinit  never call runtrack.init, exit 0    sleep       log loss, then sleep 60 s
+pruned  log loss, then raise TrialPruned (the process exits 1)
 """
 
 import json
@@ -45,4 +46,6 @@ if mode == "sleep":
     time.sleep(60)
 if mode == "exit3":
     sys.exit(3)
+if mode == "pruned":
+    raise runtrack.TrialPruned()
 run.finish()

@@ -444,6 +444,19 @@ def test_a_child_that_does_not_deliver_fails_its_trial_and_the_agent_goes_on(
     assert api.sweep(sid).record.best is None
 
 
+def test_pruned_trials_in_a_row_do_not_stop_the_agent(tmp_path: Path) -> None:
+    # a pruned command trial ends its process with an error (raise TrialPruned): that is
+    # the pruner at work, not a broken script, so max_failures (5) must not count it
+    out = tmp_path / "o"
+    sid = make_sweep(X, trials=7)
+    r = invoke("agent", sid, "--json", "--", *child("pruned", out, "${x}"))
+    assert r.code == 0 and not r.crashed, (r.err, r.crashed)
+    doc = json.loads(r.out)
+    assert [t["state"] for t in doc["trials"]] == ["pruned"] * 7
+    assert doc["stopped"] == "budget of 7 trials spent" and len(received(out)) == 7
+    assert [t.state for t in trials_of(sid)] == ["pruned"] * 7
+
+
 def test_a_child_killed_by_a_signal_is_reported_as_such(tmp_path: Path) -> None:
     sid = make_sweep(X)
     r = invoke("agent", sid, "--json", "--", *child("kill", tmp_path / "o"))
