@@ -392,8 +392,10 @@ def _loop(
             )
             # only a failed trial counts: a pruned one ends its process with an error on
             # purpose (raise TrialPruned) and is the pruner at work, not a broken script
-            failing = crash is not None and state == "failed"
-            failed_in_a_row = [*failed_in_a_row, crash] if failing else []
+            if crash is not None and state == "failed":
+                failed_in_a_row = [*failed_in_a_row, crash]
+            else:
+                failed_in_a_row = []
             if max_failures and len(failed_in_a_row) >= max_failures:
                 result.stopped_because = f"{len(failed_in_a_row)} trials in a row failed"
                 raise TrialsFailingError(
