@@ -193,6 +193,89 @@ def test_int_bounds_given_as_integral_floats_are_stored_as_ints() -> None:
     assert all(type(p[k]) is int for k in ("min", "max", "step"))
 
 
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (
+            {"min": 0, "max": 10},
+            {"distribution": "int", "min": 0, "max": 10, "log": False, "step": 1},
+        ),
+        ({"min": 0, "max": 1.5}, {"distribution": "uniform", "min": 0.0, "max": 1.5}),
+        (
+            {"min": 0.0, "max": 1.0, "step": 0.25},
+            {"distribution": "uniform", "min": 0.0, "max": 1.0, "step": 0.25},
+        ),
+        (
+            {"min": 1e-4, "max": 1e-1, "log": True},
+            {"distribution": "log_uniform", "min": 1e-4, "max": 1e-1},
+        ),
+        (
+            {"min": 1, "max": 1024, "log": True},
+            {"distribution": "int", "min": 1, "max": 1024, "log": True, "step": 1},
+        ),
+    ],
+)
+def test_min_and_max_without_a_distribution_choose_one_as_wandb_does(
+    definition: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    # int bounds make an int, a float bound a uniform; the stored spec names the choice,
+    # so the sweep reads back as it runs
+    assert normalize(with_param(definition))["parameters"]["x"] == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "hint"),
+    [
+        ({"method": "bayes"}, "method", "for W&B's bayes use auto"),
+        (
+            {"early_terminate": {"type": "hyperband"}},
+            "early_terminate",
+            "for W&B's early_terminate use pruner",
+        ),
+        ({"program": "train.py"}, "program", "use command"),
+        ({"run_cap": 20}, "run_cap", "budget: {trials: N}"),
+        ({"project": "p"}, "project", "--project of runtrack sweep create"),
+        ({"command": ["${env}", "python", "t.py"]}, "command", "for W&B's env use nothing"),
+        ({"command": ["python", "${program}", "${args}"]}, "command", "python train.py ${args}"),
+    ],
+)
+def test_a_wandb_spec_is_refused_with_what_each_name_is_here(
+    change: dict[str, Any], field: str, hint: str
+) -> None:
+    refused({**with_param({"min": 0.0, "max": 1.0}), **change}, field, hint)
+
+
+@pytest.mark.parametrize(
+    ("definition", "field", "hint"),
+    [
+        (
+            {"distribution": "log_uniform_values", "min": 1e-4, "max": 1.0},
+            "x.distribution",
+            "use log_uniform",
+        ),
+        (
+            {"distribution": "int_uniform", "min": 1, "max": 4},
+            "x.distribution",
+            "for W&B's int_uniform use int",
+        ),
+        (
+            {"distribution": "q_uniform", "min": 0, "max": 1},
+            "x.distribution",
+            "uniform with a step",
+        ),
+        ({"distribution": "categorical"}, "x.distribution", "use values: [...]"),
+        ({"distribution": "normal", "min": 0, "max": 1}, "x.distribution", "has no equivalent"),
+        ({"distribution": "uniform", "min": 0, "max": 1, "q": 0.1}, "x", "for W&B's q use step"),
+        # W&B's log_uniform takes exponents: here min and max are the values
+        ({"distribution": "log_uniform", "min": -9.2, "max": -2.3}, "x.min", "takes exponents"),
+    ],
+)
+def test_wandb_distributions_are_refused_with_their_name_here(
+    definition: dict[str, Any], field: str, hint: str
+) -> None:
+    refused(with_param(definition), f"parameters.{field}", hint)
+
+
 def test_categorical_via_values_and_the_list_shorthand() -> None:
     values: list[Any] = ["adam", 3, 2.5, True, None]
     a = normalize(with_param({"values": values}))
@@ -1009,7 +1092,9 @@ BAD_PARAMETERS: list[Any] = [
         id="log-false",
     ),
     # kinds and keys
-    pytest.param({"min": 0, "max": 1}, "x", "exactly one of", id="no-kind"),
+    pytest.param({"step": 1}, "x", "exactly one of", id="no-kind"),
+    pytest.param({"min": 0}, "x", "an int distribution needs max", id="inferred-without-max"),
+    pytest.param({"max": 1.5}, "x", "a uniform distribution needs min", id="inferred-no-min"),
     pytest.param({"values": [1, 2], "value": 1}, "x", "exactly one of", id="two-kinds"),
     pytest.param(
         {"values": [1], "distribution": "int", "min": 0, "max": 1}, "x", "exactly one", id="k3"

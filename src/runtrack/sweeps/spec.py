@@ -14,6 +14,11 @@ Parameters (in the order given; a conditional one after those it depends on)::
     optimizer: {values: [adam, sgd]}                                     # categorical
     momentum:  {distribution: uniform, min: 0, max: 0.99, when: {optimizer: sgd}}
     epochs:    {value: 20}                                               # fixed
+    warmup:    {min: 0, max: 500}        # no distribution: int for int bounds, else uniform
+
+A spec written for W&B sweeps is refused with what each W&B name is called here
+(``method: bayes``, ``int_uniform``, ``early_terminate`` ...): the names that look alike
+do not all mean the same (W&B's ``log_uniform`` takes exponents), so none is taken silently.
 
 A dotted name (``model.depth``) is a nested config key of the trial's run.
 """
@@ -52,11 +57,54 @@ _SPEC_KEYS = (
     "description",
 )
 _PARAM_KEYS = {"distribution", "min", "max", "step", "log", "values", "value", "when"}
+# what a user coming from W&B sweeps writes, and what to write here instead
+_WANDB_KEYS = {
+    "early_terminate": "pruner (e.g. pruner: hyperband)",
+    "program": "command (e.g. command: python train.py ${args})",
+    "run_cap": "budget: {trials: N}",
+    "project": "--project of runtrack sweep create, or project= of runtrack.sweep",
+    "entity": "--project of runtrack sweep create, or project= of runtrack.sweep",
+    "q": "step",
+}
+_WANDB_METHODS = {"bayes": "auto (the default; it picks GP, TPE or CMA-ES) or gp"}
+_WANDB_DISTRIBUTIONS = {
+    "log_uniform_values": "log_uniform (min and max are the values, as in W&B's)",
+    "int_uniform": "int",
+    "q_uniform": "uniform with a step",
+    "q_log_uniform_values": "int with log: true, or log_uniform (a log scale takes no step)",
+    "categorical": "values: [...] instead of a distribution",
+    "constant": "value: ... instead of a distribution",
+}
+_WANDB_MACROS = {
+    "env": "nothing (the agent runs the command itself; write the program first)",
+    "program": "the script itself: command: python train.py ${args}",
+}
+_NO_WANDB_EQUIVALENT = (
+    "normal",
+    "q_normal",
+    "log_normal",
+    "q_log_normal",
+    "beta",
+    "q_beta",
+    "q_log_uniform",
+    "inv_log_uniform",
+    "inv_log_uniform_values",
+)
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*\Z")
 Scalar = str | int | float | bool | None
 #: ``${name}`` in a command; ``$${name}`` is the literal text ``${name}`` (group 1 is "$")
 PLACEHOLDER = re.compile(r"\$(\$?)\{([^}]*)\}")
 KEYWORDS = ("args", "args_no_hyphens", "interpreter", "run_id", "trial", "sweep_id")
+
+
+def _wandb_hint(table: Mapping[str, str], word: object) -> str:
+    """The end of a message saying what W&B's name ``word`` is here ("" if it is none)."""
+    if isinstance(word, str) and word in table:
+        return f"; for W&B's {word} use {table[word]}"
+    if table is _WANDB_DISTRIBUTIONS and word in _NO_WANDB_EQUIVALENT:
+        return f"; W&B's {word} has no equivalent here: search a uniform or log_uniform range"
+    return ""
 
 
 def _fail(where: str, msg: str) -> ValidationError:
@@ -183,16 +231,29 @@ def _parameter(name: str, p: object) -> dict[str, Any]:
         p = {"values": p} if isinstance(p, list) else {"value": p}
     extra = set(p) - _PARAM_KEYS
     if extra:
+        key = sorted(extra)[0]
         raise _fail(
-            where, f"unknown key {sorted(extra)[0]!r} (allowed: {', '.join(sorted(_PARAM_KEYS))})"
+            where,
+            f"unknown key {key!r} (allowed: {', '.join(sorted(_PARAM_KEYS))})"
+            + _wandb_hint(_WANDB_KEYS, key),
         )
     out: dict[str, Any]
     kinds = [k for k in ("value", "values", "distribution") if k in p]
+    if not kinds and ("min" in p or "max" in p):
+        # as W&B does: int bounds make an int, any float a uniform (log: true for a log
+        # scale); the stored spec names the distribution it chose
+        ints = all(
+            isinstance(p.get(k), int) and not isinstance(p.get(k), bool)
+            for k in ("min", "max")
+            if k in p
+        )
+        p = {**p, "distribution": "int" if ints else "uniform"}
+        kinds = ["distribution"]
     if len(kinds) != 1:
         raise _fail(
             where,
             "give exactly one of value (fixed), values (categorical) or distribution "
-            f"({', '.join(DISTRIBUTIONS)})",
+            f"({', '.join(DISTRIBUTIONS)}; or just min and max)",
         )
     kind = kinds[0]
     if kind != "distribution":
@@ -247,7 +308,9 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
         log = p.get("log", dist == "log_uniform")
     if dist not in DISTRIBUTIONS:
         raise _fail(
-            f"{where}.distribution", f"{_show(dist)} must be one of {', '.join(DISTRIBUTIONS)}"
+            f"{where}.distribution",
+            f"{_show(dist)} must be one of {', '.join(DISTRIBUTIONS)}"
+            + _wandb_hint(_WANDB_DISTRIBUTIONS, dist),
         )
     if not isinstance(log, bool):
         raise _fail(f"{where}.log", "must be true or false")
@@ -257,7 +320,8 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail(f"{where}.log", "a log_uniform distribution is on a log scale")
     for k in ("min", "max"):
         if k not in p:
-            raise _fail(where, f"a {dist} distribution needs {k}")
+            article = "an" if dist == "int" else "a"
+            raise _fail(where, f"{article} {dist} distribution needs {k}")
     integer = dist == "int"
     lo: float
     hi: float
@@ -270,7 +334,11 @@ def _distribution(where: str, p: Mapping[str, Any]) -> dict[str, Any]:
     if lo > hi:
         raise _fail(where, f"min {p['min']!r} is above max {p['max']!r}")
     if log and lo <= 0:
-        raise _fail(f"{where}.min", f"{p['min']!r} must be above 0 on a log scale")
+        raise _fail(
+            f"{where}.min",
+            f"{p['min']!r} must be above 0 on a log scale (min and max are the values "
+            "themselves, as W&B's log_uniform_values; W&B's log_uniform takes exponents)",
+        )
     out: dict[str, Any] = {"distribution": dist}
     if integer:
         out.update(min=int(lo), max=int(hi), log=log)
@@ -498,7 +566,8 @@ def check_command(command: Sequence[str], spec: Mapping[str, Any]) -> None:
                 raise _fail(
                     "command",
                     f"argument {token!r}: ${{{key}}} is not a parameter of the sweep "
-                    f"(parameters: {', '.join(sorted(names))}; also {', '.join(KEYWORDS)})",
+                    f"(parameters: {', '.join(sorted(names))}; also {', '.join(KEYWORDS)})"
+                    + _wandb_hint(_WANDB_MACROS, key),
                 )
             if key in names and key in KEYWORDS:
                 raise _fail(
@@ -560,10 +629,17 @@ def normalize(spec: object) -> dict[str, Any]:
         )
     extra = [k for k in spec if k not in _SPEC_KEYS]
     if extra:
-        raise _fail(str(extra[0]), f"unknown key (allowed: {', '.join(_SPEC_KEYS)})")
+        raise _fail(
+            str(extra[0]),
+            f"unknown key (allowed: {', '.join(_SPEC_KEYS)})" + _wandb_hint(_WANDB_KEYS, extra[0]),
+        )
     method = spec.get("method", "auto")
     if method not in METHODS:
-        raise _fail("method", f"{_show(method)} must be one of {', '.join(METHODS)}")
+        raise _fail(
+            "method",
+            f"{_show(method)} must be one of {', '.join(METHODS)}"
+            + _wandb_hint(_WANDB_METHODS, method),
+        )
     objectives = _objectives(spec)
     params = _parameters(spec.get("parameters"))
     try:
