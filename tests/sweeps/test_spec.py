@@ -266,6 +266,7 @@ def test_a_wandb_spec_is_refused_with_what_each_name_is_here(
         ({"distribution": "categorical"}, "x.distribution", "use values: [...]"),
         ({"distribution": "normal", "min": 0, "max": 1}, "x.distribution", "has no equivalent"),
         ({"distribution": "uniform", "min": 0, "max": 1, "q": 0.1}, "x", "for W&B's q use step"),
+        ({"parameters": {"depth": {"values": [1, 2]}}}, "x", "dotted names"),
         # W&B's log_uniform takes exponents: here min and max are the values
         ({"distribution": "log_uniform", "min": -9.2, "max": -2.3}, "x.min", "takes exponents"),
     ],

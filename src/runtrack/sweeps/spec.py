@@ -65,6 +65,8 @@ _WANDB_KEYS = {
     "project": "--project of runtrack sweep create, or project= of runtrack.sweep",
     "entity": "--project of runtrack sweep create, or project= of runtrack.sweep",
     "q": "step",
+    "parameters": "dotted names for nested config keys (model.depth: {...})",
+    "probabilities": "plain values: the sampler, not fixed weights, picks among them",
 }
 _WANDB_METHODS = {"bayes": "auto (the default; it picks GP, TPE or CMA-ES) or gp"}
 _WANDB_DISTRIBUTIONS = {
