@@ -417,7 +417,9 @@ def test_a_value_that_cannot_be_an_argument_is_refused_cleanly(tmp_path: Path) -
     [
         # the run's status: the child's own finish() when it made one (exit3, nolog, nan,
         # inf: "finished"), "killed" on SIGTERM (API.md), "failed" when the agent ends it
-        ("exit3", "the command exited with code 3", ("finished", "failed")),
+        # sys.exit(3) fails the run in the child (runtrack's sys.exit hook), and the
+        # trial takes the run's error
+        ("exit3", "the process exited with code 3 (sys.exit)", ("failed",)),
         ("nolog", "the command exited 0 but the run logged no loss", ("finished", "failed")),
         ("noinit", "the command exited 0 but the run logged no loss", ("failed",)),
         ("nan", "objective value [nan] is not finite", ("finished", "failed")),

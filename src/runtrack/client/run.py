@@ -39,6 +39,7 @@ from ..errors import (
     ValidationError,
 )
 from ..validation import check_key, check_metric_value, check_notes, check_step, check_tags
+from . import _hooks
 from ._journal import values_struct
 from ._sink import NullSink
 from ._views import RunConfig, RunSummary
@@ -491,6 +492,8 @@ class Run:
             end_pruned(self)
         elif issubclass(exc_type, KeyboardInterrupt):
             self.finish("killed", "interrupted (KeyboardInterrupt)")
+        elif issubclass(exc_type, _hooks.Terminated):
+            self.finish("killed", _hooks.TERMINATED)
         elif isinstance(exc, SystemExit) and exc.code in (0, None):
             self.finish()
         else:
