@@ -512,3 +512,20 @@ def test_max_failures_must_be_a_non_negative_integer(bad: Any) -> None:
     with pytest.raises(ValidationError, match="max_failures"):
         runtrack.sweep(spec(), lambda run: 1.0, project="fn", max_failures=bad)
     assert runtrack.Api().sweeps("fn") == []  # refused before the sweep was created
+
+
+def test_a_function_that_calls_sys_exit_fails_its_trial_and_ends_the_process() -> None:
+    # SystemExit is no Exception: it ends the program, but the trial and its run say why
+    # instead of staying 'running' until their heartbeat goes stale
+    def train(run: runtrack.Run) -> float:
+        run.log({"loss": 1.0})
+        sys.exit(2)
+
+    with pytest.raises(SystemExit) as info:
+        runtrack.sweep(spec(), train, project="fn")
+    assert info.value.code == 2
+    [sw] = runtrack.Api().sweeps("fn")
+    [t] = sw.trials()
+    assert t.state == "failed" and t.error == "the trial function called sys.exit(2)"
+    run = runtrack.Api().run(t.run_id)  # type: ignore[arg-type]
+    assert (run.status, run.error) == ("failed", "the trial function called sys.exit(2)")

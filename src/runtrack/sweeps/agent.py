@@ -481,6 +481,11 @@ def run_function_trials(
             run.finish("killed", "interrupted (KeyboardInterrupt)")
             _tell(store, sweep_id, run.id, "failed", error="interrupted")
             raise
+        except SystemExit as exc:  # the process is ending: record why, then let it end
+            why = f"the trial function called sys.exit({exc.code!r})"
+            run.finish("failed", why)
+            _tell(store, sweep_id, run.id, "failed", error=why)
+            raise
         except Exception as exc:  # the trial failed; the sweep goes on
             text = traceback.format_exc()
             run.finish("failed", text)
