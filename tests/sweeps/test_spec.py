@@ -1453,3 +1453,19 @@ def test_a_range_of_one_point_is_accepted_and_suggests_that_point(dist: dict[str
     assert out["parameters"]["x"]["min"] == out["parameters"]["x"]["max"] == dist["min"]
     chosen = choose(out, lambda name: dist["min"] if name == "x" else "a")
     assert chosen["x"] == dist["min"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"parameters": {"x": {1: 2, "a": 3}}}, "parameters.x"),
+        ({"metric": {"name": "loss", 1: 2, "b": 1}}, "metric"),
+        ({"budget": {1: 2, "z": 1}}, "budget"),
+        ({"warm_start": {1: 2, "z": 1}}, "warm_start"),
+    ],
+)
+def test_unknown_keys_of_mixed_types_are_refused_by_name_not_crashed_on(
+    change: dict[str, Any], field: str
+) -> None:
+    # sorting {1, "a"} raised TypeError: a stack trace instead of the key at fault
+    refused({**with_param([1, 2]), **change}, field, "unknown key")

@@ -209,7 +209,7 @@ def _objectives(spec: Mapping[str, Any]) -> list[dict[str, str]]:
             raise _fail(w, "must be {name: ..., goal: minimize|maximize}")
         extra = set(m) - {"name", "goal"}
         if extra:
-            raise _fail(w, f"unknown key {sorted(extra)[0]!r} (allowed: name, goal)")
+            raise _fail(w, f"unknown key {sorted(extra, key=repr)[0]!r} (allowed: name, goal)")
         if "name" not in m:
             raise _fail(w, "needs a name (the metric key the trial logs)")
         try:
@@ -233,7 +233,7 @@ def _parameter(name: str, p: object) -> dict[str, Any]:
         p = {"values": p} if isinstance(p, list) else {"value": p}
     extra = set(p) - _PARAM_KEYS
     if extra:
-        key = sorted(extra)[0]
+        key = sorted(extra, key=repr)[0]
         raise _fail(
             where,
             f"unknown key {key!r} (allowed: {', '.join(sorted(_PARAM_KEYS))})"
@@ -510,7 +510,8 @@ def _budget(raw: object) -> dict[str, Any]:
     extra = set(raw) - {"trials", "seconds", "patience"}
     if extra:
         raise _fail(
-            "budget", f"unknown key {sorted(extra)[0]!r} (allowed: trials, seconds, patience)"
+            "budget",
+            f"unknown key {sorted(extra, key=repr)[0]!r} (allowed: trials, seconds, patience)",
         )
     out: dict[str, Any] = {}
     if raw.get("trials") is not None:
@@ -594,7 +595,9 @@ def _warm_start(raw: object) -> dict[str, Any] | None:
         raise _fail("warm_start", "must be true or {filter: QUERY, limit: N}")
     extra = set(raw) - {"filter", "limit"}
     if extra:
-        raise _fail("warm_start", f"unknown key {sorted(extra)[0]!r} (allowed: filter, limit)")
+        raise _fail(
+            "warm_start", f"unknown key {sorted(extra, key=repr)[0]!r} (allowed: filter, limit)"
+        )
     flt = raw.get("filter")
     if flt is not None and not isinstance(flt, str):
         raise _fail("warm_start.filter", "must be a run query (a string)")

@@ -129,6 +129,7 @@ class RegistryContract:
             lambda s: s.register_model("bad name!", "reg", "clf:v0", actor="a"),
             lambda s: s.set_model_gates("m", [{"metrics": {"auc": "about 0.9"}}]),
             lambda s: s.set_model_gates("m", [{"unknown": 1}]),
+            lambda s: s.set_model_gates("m", [{1: 2, "unknown": 1}]),  # keys of two types
             lambda s: s.set_model_alias("m", "latest", 1, actor="a"),
             lambda s: s.set_model_alias("m", "prod", 0, actor="a"),
             lambda s: s.get_model_version("m@"),

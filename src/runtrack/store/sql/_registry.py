@@ -143,8 +143,8 @@ def check_gates(gates: object) -> list[dict[str, Any]]:
         unknown = set(gate) - _GATE_KEYS
         if unknown:
             raise ValidationError(
-                f"{where}: unknown key(s) {sorted(unknown)}; a gate has 'aliases', 'tags', "
-                "'metrics' and 'audit_score'"
+                f"{where}: unknown key(s) {sorted(unknown, key=repr)}; a gate has 'aliases', "
+                "'tags', 'metrics' and 'audit_score'"
             )
         norm: dict[str, Any] = {}
         aliases = gate.get("aliases")
