@@ -28,7 +28,14 @@ variants:
                     (normalised) range wide around the best trial (a trust region)
 ``subK``            from trial K, every other GP ask keeps the integer parameters at (one
                     step from) the best trial's and searches the floats over their range
+``plugin``          LogEI against the best posterior mean at the observed points instead
+                    of the best observed value (plug-in EI for noisy objectives: a lucky
+                    value no longer makes its rugged neighbourhood look explored)
+``alt-ucbK``        from trial 20, every other GP ask maximises Optuna's UCB with beta
+                    K/10 instead of LogEI (more asks where the model expects the best)
 ==================  =====================================================================
+
+Variants combine with ``+`` (``plugin+prior-x3``).
 
 Usage (appends one JSON line per seed)::
 
@@ -172,6 +179,36 @@ def _trust_region(width: float, start: int, float_width: float | None = None) ->
     _auto._gp = gp
 
 
+def _acquisition(kind: str, beta: float = 1.0, start: int = 20) -> None:
+    """Swap the GP's LogEI: ``plugin`` keeps LogEI with the best posterior mean at the
+    observed points as its threshold; ``ucb`` uses Optuna's UCB on every other ask from
+    ``start``."""
+    from optuna._gp import acqf
+
+    log_ei = acqf.LogEI
+    state = {"number": 0}
+
+    def make(gpr: Any, search_space: Any, threshold: float, **kw: Any) -> Any:
+        if kind == "plugin":
+            import torch
+
+            with torch.no_grad():
+                mean, _ = gpr.posterior(gpr._X_train)
+            return log_ei(gpr, search_space, float(mean.max()), **kw)
+        if state["number"] >= start and state["number"] % 2:
+            return acqf.UCB(gpr, search_space, beta)
+        return log_ei(gpr, search_space, threshold, **kw)
+
+    acqf.LogEI = make  # type: ignore[assignment,misc]
+    make_gp = _auto._gp
+
+    def gp(ctx: _auto.SamplerContext, seed: int) -> _gp.EngineGPSampler:
+        state["number"] = ctx.number
+        return make_gp(ctx, seed)
+
+    _auto._gp = gp
+
+
 def _set_on_gp(attr: str, value: Any) -> None:
     """Every GP sampler the rule builds gets ``attr`` set to ``value``."""
     make_gp = _auto._gp
@@ -185,7 +222,11 @@ def _set_on_gp(attr: str, value: Any) -> None:
 
 
 def apply(variant: str) -> None:
-    """Patch the rule for ``variant`` (see the module docs)."""
+    """Patch the rule for ``variant`` (see the module docs); ``a+b`` applies both."""
+    if "+" in variant:
+        for part in variant.split("+"):
+            apply(part)
+        return
     m = re.fullmatch(r"([a-z-]+?)-?(\d*)", variant)
     if m is None:
         raise SystemExit(f"unknown variant {variant!r}")
@@ -223,6 +264,10 @@ def apply(variant: str) -> None:
         _prior("x", k)
     elif kind in ("prior-dsp", "prior-long"):
         _prior(kind[6:])
+    elif kind == "plugin":
+        _acquisition("plugin")
+    elif kind == "alt-ucb":
+        _acquisition("ucb", beta=k / 10)
     elif kind == "cma-after":
         gp_end = _auto._gp_end
 
