@@ -315,6 +315,22 @@ def test_show_json_holds_best_trial_importance_and_trials() -> None:
     assert not doc["analysis"]["importance"]
 
 
+def test_show_table_says_the_budget_in_words_and_has_no_history_before_two_trials() -> None:
+    spec = {
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}},
+        "budget": {"seconds": 3600, "patience": 5},
+    }
+    sw = runtrack.Api().create_sweep(spec, project="words")
+    t = sw.ask()
+    assert t is not None
+    sw.tell(t, 0.5)
+    r = invoke("sweep", "show", sw.id)
+    assert r.code == 0 and not r.crashed
+    assert "budget 3600 s, stop after 5 trials without improvement;" in r.out
+    assert "history" not in r.out  # one trial: nothing to draw
+
+
 def test_show_table_is_readable() -> None:
     sid = populate()
     r = invoke("sweep", "show", sid)
@@ -324,6 +340,11 @@ def test_show_table_is_readable() -> None:
     assert "status finished" in out and "12 complete" in out and "method random" in out
     assert "best: trial" in out and "loss=" in out and "(minimize)" in out
     assert "parameter importance (ped_anova)" in out and "%" in out
+    assert "budget 12 trials;" in out  # not a dict's repr
+    # the optimisation history: best so far after each of the 12 trials, first -> best
+    line = next(ln for ln in out.splitlines() if ln.startswith("history"))
+    assert line.startswith("history, best loss so far over 12 finished trials: ")
+    assert "->" in line and "improvement" in line and any(c in line for c in "▁▂▃▄▅▆▇█")
     for col in ("trial", "state", "loss", "x", "noise", "opt", "sampler", "run"):
         assert col in out
     assert out.count("complete") >= 12

@@ -150,7 +150,7 @@ def show(sweep_id: str, importance: str, trials: bool, as_json: bool) -> None:
     con.print(f"[bold]sweep {r.name}[/bold] ({r.id}) in project {r.project}")
     con.print(
         f"status {r.status}" + (f" ({r.stop_reason})" if r.stop_reason else "") + f"; trials: "
-        f"{_counts_text(r)}; budget {spec['budget'] or '-'}; method {spec['method']}, "
+        f"{_counts_text(r)}; budget {_budget_text(spec['budget'])}; method {spec['method']}, "
         f"pruner {spec['pruner']['type']}, seed {spec['seed']}"
     )
     con.print(f"created {local_time(r.created_at)} by {r.user}")
@@ -162,6 +162,7 @@ def show(sweep_id: str, importance: str, trials: bool, as_json: bool) -> None:
         )
         for k, v in r.best.params.items():
             con.print(f"  {k} = {fmt_value(v)}")
+        _print_history(con, analysis["history"], names[0])
     elif r.pareto:
         con.print(f"Pareto front: {len(r.pareto)} trial(s)")
         t = table("trial", "run", *names, "params")
@@ -204,6 +205,37 @@ def show(sweep_id: str, importance: str, trials: bool, as_json: bool) -> None:
         con.print(t)
         if len(items) > len(shown):
             con.print(f"... {len(items) - len(shown)} more (--json lists every trial)")
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    """``{"trials": 50, "seconds": 3600, "patience": 10}`` as people read it."""
+    parts = []
+    if budget.get("trials") is not None:
+        parts.append(f"{budget['trials']} trials")
+    if budget.get("seconds") is not None:
+        parts.append(f"{fmt_value(budget['seconds'])} s")
+    if budget.get("patience") is not None:
+        parts.append(f"stop after {budget['patience']} trials without improvement")
+    return ", ".join(parts) or "none"
+
+
+def _print_history(con: Any, history: list[dict[str, Any]], metric: str) -> None:
+    """One line of the optimisation history: the best value so far after each finished
+    trial as a sparkline, from the first value to the best."""
+    from itertools import pairwise
+
+    from .show import sparkline
+
+    bests = [h["best"] for h in history if h["best"] is not None]
+    if len(bests) < 2:
+        return
+    improved = sum(1 for a, b in pairwise(bests) if b != a)
+    con.print(
+        f"history, best {metric} so far over {len(history)} finished trials: "
+        f"{sparkline(bests)} {fmt_value(bests[0])} -> {fmt_value(bests[-1])} "
+        f"({improved} improvement{'s' if improved != 1 else ''})",
+        highlight=False,
+    )
 
 
 @sweep.command("stop")
