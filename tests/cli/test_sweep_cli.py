@@ -375,7 +375,9 @@ UNKNOWN = "zzzzzzzzzzzzzzzz"
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
-@pytest.mark.parametrize("cmd", [("sweep", "show"), ("sweep", "stop"), ("agent",)])
+@pytest.mark.parametrize(
+    "cmd", [("sweep", "show"), ("sweep", "stop"), ("sweep", "resume"), ("agent",)]
+)
 def test_unknown_sweep_id(cmd: tuple[str, ...], as_json: bool) -> None:
     r = invoke(*cmd, UNKNOWN, *(["--json"] if as_json else []))
     assert_refused(r, "sweep", UNKNOWN, "does not exist", as_json=as_json)
@@ -384,7 +386,9 @@ def test_unknown_sweep_id(cmd: tuple[str, ...], as_json: bool) -> None:
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
-@pytest.mark.parametrize("cmd", [("sweep", "show"), ("sweep", "stop"), ("agent",)])
+@pytest.mark.parametrize(
+    "cmd", [("sweep", "show"), ("sweep", "stop"), ("sweep", "resume"), ("agent",)]
+)
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "ABC"])
 def test_malformed_sweep_id(cmd: tuple[str, ...], as_json: bool, bad: str) -> None:
     r = invoke(*cmd, bad, *(["--json"] if as_json else []))
@@ -424,6 +428,39 @@ def test_stop_default_reason_and_a_finished_sweep(tmp_path: Path) -> None:
     done = populate()
     r = invoke("sweep", "stop", done, "--json")
     assert r.code == 0 and r.json()["status"] == "finished"  # a finished sweep stays finished
+
+
+# -- sweep resume ----------------------------------------------------------------------------------
+def test_resume_a_stopped_then_a_spent_sweep(tmp_path: Path) -> None:
+    sid = create(write(tmp_path, "spec.yaml", SPEC))
+    invoke("sweep", "stop", sid)
+    r = invoke("sweep", "resume", sid)
+    assert r.code == 0 and not r.crashed and r.err == ""
+    assert r.out.startswith(f"sweep {sid} running: budget ")
+    assert f"run trials with: runtrack agent {sid}" in r.out
+    assert invoke("sweep", "show", sid, "--json").json()["status"] == "running"
+
+    done = populate()  # 12 of 12 trials used
+    r = invoke("sweep", "resume", done)
+    assert_refused(r, "budget of 12 trials spent", "--trials N")
+    r = invoke("sweep", "resume", done, "--trials", "5", "--json")
+    assert r.code == 0 and not r.crashed
+    doc = r.json()
+    assert doc["status"] == "running" and doc["spec"]["budget"] == {"trials": 17}
+    assert doc["stop_reason"] is None and doc["ended_at"] is None
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+@pytest.mark.parametrize(
+    "args", [["--trials", "0"], ["--trials", "x"], ["--seconds", "0"], ["--seconds", "-5"]]
+)
+def test_resume_refuses_bad_options(tmp_path: Path, args: list[str], as_json: bool) -> None:
+    sid = create(write(tmp_path, "spec.yaml", SPEC))
+    invoke("sweep", "stop", sid)
+    r = invoke("sweep", "resume", sid, *args, *(["--json"] if as_json else []))
+    assert r.code != 0 and not r.crashed
+    assert ("--trials" if "--trials" in args else "--seconds") in (r.out + r.err)
+    assert invoke("sweep", "show", sid, "--json").json()["status"] == "stopped"
 
 
 def test_stop_refuses_an_overlong_reason(tmp_path: Path) -> None:

@@ -373,6 +373,7 @@ def test_unknown_fields_of_ask_tell_report_and_stop_are_refused(api: Sweeps) -> 
     refused(api.report(sid, run_id, step=0, value=2.0, steps=9), 400, "invalid", "'steps'")
     refused(api.tell(sid, run_id, values=[0.5], stat="failed"), 400, "invalid", "'stat'")
     refused(api.stop(sid, reasons="x"), 400, "invalid", "'reasons'", "reason")
+    refused(api.post(f"/sweeps/{sid}/resume", {"trial": 3}), 400, "invalid", "'trial'", "trials")
     resp = api.post(f"/sweeps/{sid}/ask", {"host": "h", "hots": "h"})
     refused(resp, 400, "invalid", "'hots'", "request_id")
     assert api.snapshot(sid) == before
@@ -532,6 +533,7 @@ def routes(sid: str, run_id: str = "0000abcd0000abcd") -> list[tuple[str, str, A
         ("POST", f"/sweeps/{sid}/trials/{run_id}/report", {"step": 0, "value": 1.0}),
         ("POST", f"/sweeps/{sid}/trials/{run_id}/tell", {"values": [1.0]}),
         ("POST", f"/sweeps/{sid}/stop", {}),
+        ("POST", f"/sweeps/{sid}/resume", {}),
     ]
 
 
@@ -643,7 +645,7 @@ def test_a_warm_trial_cannot_be_told_or_reported(api: Sweeps) -> None:
 
 
 # -- bodies of ask, report, tell, stop -----------------------------------------------------------
-@pytest.mark.parametrize("verb", ["ask", "report", "tell", "stop"])
+@pytest.mark.parametrize("verb", ["ask", "report", "tell", "stop", "resume"])
 def test_every_post_refuses_bodies_that_are_no_json_object(api: Sweeps, verb: str) -> None:
     sid = api.new()
     run_id = api.asked(sid)["run_id"]
@@ -652,6 +654,7 @@ def test_every_post_refuses_bodies_that_are_no_json_object(api: Sweeps, verb: st
         "report": f"/sweeps/{sid}/trials/{run_id}/report",
         "tell": f"/sweeps/{sid}/trials/{run_id}/tell",
         "stop": f"/sweeps/{sid}/stop",
+        "resume": f"/sweeps/{sid}/resume",
     }[verb]
     before = api.snapshot(sid)
     for raw in NOT_JSON:
@@ -681,6 +684,29 @@ def test_a_post_without_any_body_is_one_with_no_fields(api: Sweeps) -> None:
     # a body without a content type is still refused: it is not read as JSON by guess
     stop = api.post(f"/sweeps/{sid}/stop", raw=b"{}", ctype="text/plain")
     refused(stop, 415, "unsupported_media_type")
+
+
+def test_resume_over_http(api: Sweeps) -> None:
+    sid = api.new()
+    api.stop(sid, reason="night")
+    before = api.snapshot(sid)
+    for body, needle in [
+        ({"trials": 0}, "1 or more"),
+        ({"trials": "2"}, "whole number"),
+        ({"trials": 2.5}, "whole number"),
+        ({"trials": True}, "whole number"),
+        ({"seconds": -1}, "above 0"),
+        ({"seconds": "1e9"}, "must be a number"),
+    ]:
+        refused(api.post(f"/sweeps/{sid}/resume", body), 400, "invalid", needle)
+    assert api.snapshot(sid) == before
+    got = api.post(f"/sweeps/{sid}/resume")  # `curl -X POST .../resume`
+    assert got.status_code == 200, got.text
+    assert got.json()["status"] == "running" and got.json()["stop_reason"] is None
+    more = api.post(f"/sweeps/{sid}/resume", {"trials": 10})
+    assert (
+        more.status_code == 200 and more.json()["spec"]["budget"]["trials"] == 10
+    )  # none used yet
 
 
 BAD_VALUES: list[tuple[Any, list[str]]] = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtrack.errors import StoreUnavailableError
+from runtrack.errors import ConflictError, StoreUnavailableError
 from runtrack.store.sql.store import SqlStore
 from runtrack.testing.sweep_contract import loss, quad_spec
 
@@ -143,3 +143,69 @@ def test_a_read_answers_when_settling_fails(
     got = store.get_sweep(sw.id)
     assert got.status == "finished" and got.stop_reason == "budget of 1 trial spent"
     store.close()
+
+
+def test_resume_gives_more_time_and_lifts_patience(tmp_path: Path) -> None:
+    clock = Clock()
+    store = _store(tmp_path, clock)
+    timed = store.create_sweep("p", quad_spec(budget={"seconds": 60}), actor="a")
+    clock.now += 61
+    assert store.sweep_ask(timed.id, user="a", host="h") is None
+    with pytest.raises(ConflictError, match="time budget of 60 s spent"):
+        store.resume_sweep(timed.id)
+    got = store.resume_sweep(timed.id, seconds=30)  # 30 s more from now: 91 s in all
+    assert got.status == "running" and got.spec["budget"] == {"seconds": 91.0}
+    clock.now += 29
+    t = store.sweep_ask(timed.id, user="a", host="h")
+    assert t is not None and t.run_id is not None
+    store.sweep_tell(timed.id, t.run_id, values=[1.0])
+    clock.now += 2
+    assert store.sweep_ask(timed.id, user="a", host="h") is None
+    assert "time budget of 91 s spent" in (store.get_sweep(timed.id).stop_reason or "")
+
+    patient = store.create_sweep("p", quad_spec(budget={"patience": 2, "trials": 9}), actor="a")
+    for v in [5.0, 6.0, 7.0]:  # no improvement in the last 2
+        t = store.sweep_ask(patient.id, user="a", host="h")
+        assert t is not None and t.run_id is not None
+        store.sweep_tell(patient.id, t.run_id, values=[v])
+    assert store.sweep_ask(patient.id, user="a", host="h") is None
+    got = store.resume_sweep(patient.id)  # more was asked for: the patience rule goes
+    assert got.status == "running" and got.spec["budget"] == {"trials": 9}
+    asked = 0
+    while (t := store.sweep_ask(patient.id, user="a", host="h")) is not None:
+        assert t.run_id is not None
+        asked += 1
+        store.sweep_tell(patient.id, t.run_id, values=[9.0])
+    assert asked == 6 and store.get_sweep(patient.id).stop_reason == "budget of 9 trials spent"
+    store.close()
+
+
+def test_a_resumed_sweeps_own_run_never_turns_crashed(tmp_path: Path) -> None:
+    clock = Clock()
+    store = _store(tmp_path, clock)  # runs silent for 30 s are crashed
+    sw = store.create_sweep("p", quad_spec(), actor="a")
+    store.stop_sweep(sw.id)
+    store.resume_sweep(sw.id)
+    clock.now += 300
+    t = store.sweep_ask(sw.id, user="a", host="h")  # liveness is checked on every ask
+    assert t is not None and t.run_id is not None
+    assert store.get_run(sw.id).status == "running"
+    store.close()
+
+
+def test_a_resume_by_another_process_is_seen_by_this_one(tmp_path: Path) -> None:
+    """Two stores on one database have an engine each, with its copy of the spec."""
+    clock = Clock()
+    mine, theirs = _store(tmp_path, clock), _store(tmp_path, clock)
+    sw = mine.create_sweep("p", quad_spec(budget={"trials": 1}), actor="a")
+    t = mine.sweep_ask(sw.id, user="a", host="h")
+    assert t is not None and t.run_id is not None
+    mine.sweep_tell(sw.id, t.run_id, values=[1.0])
+    assert mine.sweep_ask(sw.id, user="a", host="h") is None  # mine holds budget 1
+    theirs.resume_sweep(sw.id, trials=2)
+    got = [mine.sweep_ask(sw.id, user="a", host="h") for _ in range(2)]
+    assert all(g is not None for g in got)
+    assert [g.number for g in got if g is not None] == [1, 2]
+    assert mine.sweep_ask(sw.id, user="a", host="h") is None  # 3 asked: running ones wait
+    mine.close()
+    theirs.close()

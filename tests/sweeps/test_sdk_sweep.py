@@ -57,6 +57,12 @@ def test_sweep_with_a_function(tmp_path: Path) -> None:
     # count=: continue the same sweep by id, a few trials at a time
     more = runtrack.sweep(sw.id, train, count=2)
     assert more.id == sw.id and more.counts == {"complete": 10}  # its budget was spent
+    # resume: 3 more trials for the spent sweep, then the same call runs them
+    resumed = more.resume(trials=3)
+    assert resumed.status == "running" and resumed.spec["budget"] == {"trials": 13}
+    again = runtrack.sweep(sw.id, train)
+    assert again.status == "finished" and again.counts == {"complete": 13}
+    assert len(seen) == 13
 
 
 def test_returned_values_pruning_and_failures() -> None:

@@ -253,6 +253,31 @@ def stop(sweep_id: str, reason: str | None, as_json: bool) -> None:
     click.echo(f"sweep {view.id} {view.status}: {view.record.stop_reason}")
 
 
+@sweep.command("resume")
+@click.argument("sweep_id")
+@click.option("--trials", type=click.IntRange(min=1), help="N more trials than the sweep has used.")
+@click.option(
+    "--seconds", type=click.FloatRange(min=0, min_open=True), help="S more seconds from now."
+)
+@json_option
+@handle_errors
+def resume(sweep_id: str, trials: int | None, seconds: float | None, as_json: bool) -> None:
+    """Hand out trials again: a stopped or finished sweep runs again (then start agents).
+
+    A sweep whose budget is spent needs --trials or --seconds; one that stopped for lack
+    of improvement drops its patience rule."""
+    api = open_api()
+    view = api.sweep(sweep_id).resume(trials=trials, seconds=seconds)
+    if as_json:
+        emit_json(_sweep_json(view.record))
+        return
+    r = view.record
+    click.echo(
+        f"sweep {view.id} {r.status}: budget {_budget_text(view.spec['budget'])}, "
+        f"{r.budget_used} trial(s) used\nrun trials with: runtrack agent {view.id}"
+    )
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("sweep_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

@@ -122,6 +122,14 @@ class SweepView:
         self._record = self._api.store.stop_sweep(self.id, reason=reason)
         return self
 
+    def resume(self, trials: int | None = None, seconds: float | None = None) -> SweepView:
+        """Hand out trials again: a stopped or finished sweep runs again, with ``trials``
+        more trials than it used and ``seconds`` more from now if given (agents started
+        after this pick them up). A sweep that stopped for lack of improvement drops its
+        patience rule. Raises ``ConflictError`` if its budget would still be spent."""
+        self._record = self._api.store.resume_sweep(self.id, trials=trials, seconds=seconds)
+        return self
+
     # -- driving it by hand ------------------------------------------------------------------
     def ask(self) -> SweepTrial | None:
         """The next trial (its run is created: config = the parameters), or None when the

@@ -426,6 +426,15 @@ class TrackingStore(abc.ABC):
         """No more trials are handed out; running ones may still be told."""
 
     @abc.abstractmethod
+    def resume_sweep(
+        self, sweep_id: str, *, trials: int | None = None, seconds: float | None = None
+    ) -> Sweep:
+        """Hand out trials again (a stopped or finished sweep runs again), with ``trials``
+        more trials than used and ``seconds`` more from now if given. A sweep stopped for
+        lack of improvement drops its patience rule. Again on a running sweep: a no-op.
+        ``ConflictError`` if the budget would still be spent."""
+
+    @abc.abstractmethod
     def sweep_analysis(self, sweep_id: str, *, importance: str = "ped_anova") -> dict[str, Any]:
         """Best trial or Pareto front, optimisation history, parameter importance
         (``ped_anova``, ``fanova`` or ``none``) and the parallel-coordinates table, as

@@ -564,6 +564,15 @@ class RestStore(TrackingStore):
         d = self._call("POST", f"/sweeps/{_seg(sweep_id)}/stop", body={"reason": reason})
         return sweep_from_wire(d)
 
+    def resume_sweep(
+        self, sweep_id: str, *, trials: int | None = None, seconds: float | None = None
+    ) -> Sweep:
+        from ..sweeps.spec import check_extension
+
+        more, secs = check_extension(trials, seconds)
+        body = {"trials": more, "seconds": secs}
+        return sweep_from_wire(self._call("POST", f"/sweeps/{_seg(sweep_id)}/resume", body=body))
+
     def sweep_analysis(self, sweep_id: str, *, importance: str = "ped_anova") -> dict[str, Any]:
         d = self._call(
             "GET", f"/sweeps/{_seg(sweep_id)}/analysis", params={"importance": importance}

@@ -270,3 +270,14 @@ def end_sweep_run(c: Cached, t: SweepTx, sweep_id: str, status: str) -> None:
     if st is not None and st.status == "running":
         op = OpRecord(run_seq(c), StatusOp(status, t.now()))  # type: ignore[arg-type]
         t.write_run(RunBatch(sweep_id, "sweep-engine", (op,)))
+
+
+def reopen_sweep_run(c: Cached, t: SweepTx, sweep_id: str) -> None:
+    """The sweep's own run, ended with the sweep, running again (a resumed sweep)."""
+    from ..entities import OpRecord, StatusOp
+
+    st = t.runs_state([sweep_id], ()).get(sweep_id)
+    if st is not None and st.status != "running":
+        op = OpRecord(run_seq(c), StatusOp("running", t.now()))
+        t.write_run(RunBatch(sweep_id, "sweep-engine", (op,)))
+        t.drop_heartbeat(sweep_id)

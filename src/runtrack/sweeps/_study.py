@@ -76,6 +76,10 @@ class SweepTx(Protocol):
 
     def write_run(self, batch: RunBatch) -> None: ...
 
+    def drop_heartbeat(self, run_id: str) -> None:
+        """The run keeps no heartbeat (a sweep's own run never turns "crashed")."""
+        ...
+
     def runs_state(self, run_ids: Sequence[str], keys: Sequence[str]) -> dict[str, RunState]:
         """Status, end time and the last value of ``keys`` of each run that exists."""
         ...
@@ -104,6 +108,7 @@ class Cached:
     spec: dict[str, Any]
     project: str
     seq: int
+    spec_text: str = ""  # the stored spec as read: a resume elsewhere changes it
     run_numbers: dict[str, int] = field(default_factory=dict)
     meta: dict[int, dict[str, Any]] = field(default_factory=dict)  # row columns not in Optuna
     attrs_text: str | None = None

@@ -52,11 +52,13 @@ from . import spec as spec_mod
 from ._auto import SamplerContext, make_sampler
 from ._outcomes import (
     check_values,
+    counts,
     end_sweep_run,
     exhausted,
     finish_trial,
     maybe_finish,
     record_on_run,
+    reopen_sweep_run,
     settle_dead,
 )
 from ._pruners import make_pruner
@@ -155,7 +157,17 @@ class SweepEngine:
             study.pruner = make_pruner(spec["pruner"], n_objectives=len(spec["metrics"]))
             for k, v in json.loads(row["study_attrs"]).items():
                 study._storage.set_study_system_attr(study._study_id, k, v)
-            cached = Cached(study=study, spec=spec, project=row["project"], seq=0, lock=lock)
+            cached = Cached(
+                study=study,
+                spec=spec,
+                project=row["project"],
+                seq=0,
+                lock=lock,
+                spec_text=row["spec"],
+            )
+        if row["spec"] != cached.spec_text:  # resumed elsewhere: a new budget
+            cached.spec, cached.spec_text = json.loads(row["spec"]), row["spec"]
+            cached.grid_keys = None
         for r in t.trial_rows(cached.seq):
             apply_row(cached, r)
         cached.seq = int(row["seq"])
@@ -478,6 +490,60 @@ class SweepEngine:
                 end_sweep_run(c, t, sweep_id, "finished")
 
         self._locked(sweep_id, "stopping a sweep", go)
+
+    def resume(self, sweep_id: str, *, trials: int | None, seconds: float | None) -> None:
+        """Hand out trials again: a stopped or finished sweep runs again, with ``trials``
+        more trials than it used and ``seconds`` more from now if given (on a running
+        sweep only the budget changes). A sweep that ended for lack of improvement drops
+        its patience rule: more trials were asked for. Raises ``ConflictError`` when the
+        budget would still be spent, ``ValidationError`` for ``trials`` on a grid."""
+
+        def go(c: Cached, t: SweepTx) -> None:
+            row = t.sweep_row()
+            if c.spec["method"] == "grid" and trials is not None:
+                raise ValidationError(
+                    "trials: a grid sweep's grid is fixed when it is created (its levels "
+                    "come from its budget); create a new sweep for another grid"
+                )
+            now = t.now()
+            counted, _running, _waiting = counts(c)
+            budget = spec_mod.extended_budget(
+                c.spec["budget"],
+                used=counted,
+                elapsed=now - float(row["created_at"]),
+                trials=trials,
+                seconds=seconds,
+            )
+            if row["status"] == "running" and budget == c.spec["budget"]:
+                return  # running, nothing to change: resuming again is a no-op
+            old_spec = c.spec
+            c.spec = {**old_spec, "budget": budget}
+            try:
+                reason = exhausted(c, row, now)
+                if reason is not None and "patience" in budget:
+                    lifted = {k: v for k, v in budget.items() if k != "patience"}
+                    c.spec = {**old_spec, "budget": lifted}
+                    if exhausted(c, row, now) is None:
+                        reason = None  # the patience rule is what ended it: lifted
+                if reason is not None:
+                    raise ConflictError(
+                        f"sweep {sweep_id} cannot run more trials: {reason}; give "
+                        "trials=N for N more trials (runtrack sweep resume --trials N) or "
+                        "seconds=S for S more seconds"
+                    )
+            except BaseException:
+                c.spec = old_spec
+                raise
+            text = json.dumps(c.spec)
+            c.spec_text, c.grid_keys = text, None
+            c.seq += 1  # other processes' copies re-read the spec
+            changes: dict[str, Any] = {"spec": text, "stop_reason": None}
+            if row["status"] != "running":
+                changes.update(status="running", ended_at=None)
+                reopen_sweep_run(c, t, sweep_id)
+            t.update_sweep(changes)
+
+        self._locked(sweep_id, "resuming a sweep", go)
 
     # -- liveness, budget and the end of a sweep ------------------------------------------
     def settle(self, sweep_id: str) -> None:

@@ -773,6 +773,45 @@ def directions(spec: Mapping[str, Any]) -> list[str]:
     return [m["goal"] for m in spec["metrics"]]
 
 
+def check_extension(trials: object, seconds: object) -> tuple[int | None, float | None]:
+    """The ``trials`` and ``seconds`` a resumed sweep gets on top of what it used."""
+    if isinstance(trials, float) and trials.is_integer():
+        trials = int(trials)  # 5.0 reads as 5, as in a spec
+    if trials is not None:
+        if isinstance(trials, bool) or not isinstance(trials, int) or not trials >= 1:
+            raise ValidationError(f"trials {trials!r} must be a whole number of 1 or more")
+        if trials > MAX_TRIALS:
+            raise ValidationError(f"trials {trials!r} must be at most {MAX_TRIALS:,}")
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValidationError(f"seconds {seconds!r} must be a number")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValidationError(f"seconds {seconds!r} must be finite and above 0")
+    return trials, None if seconds is None else float(seconds)
+
+
+def extended_budget(
+    budget: Mapping[str, Any],
+    *,
+    used: int,
+    elapsed: float,
+    trials: int | None,
+    seconds: float | None,
+) -> dict[str, Any]:
+    """``budget`` with ``trials`` more trials than the ``used`` ones and ``seconds`` more
+    than the ``elapsed`` since the sweep was created (both are totals in the spec)."""
+    out = dict(budget)
+    if trials is not None:
+        if used + trials > MAX_TRIALS:
+            raise ValidationError(
+                f"trials: {used:,} used and {trials:,} more exceed the limit of {MAX_TRIALS:,}"
+            )
+        out["trials"] = used + trials
+    if seconds is not None:
+        out["seconds"] = round(max(elapsed, 0.0) + seconds, 3)
+    return out
+
+
 def trials_budget_reason(spec: Mapping[str, Any]) -> str | None:
     """The stop reason of a sweep whose ``budget.trials`` is all handed out."""
     n = spec["budget"].get("trials")

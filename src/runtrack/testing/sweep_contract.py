@@ -293,6 +293,95 @@ class SweepContract:
         assert store.sweep_ask(sw.id, user="a", host="h") is None
         assert store.sweep_tell(sw.id, t.run_id, values=[1.0]).state == "complete"
 
+    def test_resume_a_stopped_sweep(self, store: TrackingStore) -> None:
+        sw = store.create_sweep("sw", quad_spec(), actor="a")
+        for _ in range(2):
+            t = store.sweep_ask(sw.id, user="a", host="h")
+            assert t is not None and t.run_id is not None
+            store.sweep_tell(sw.id, t.run_id, values=[1.0])
+        store.stop_sweep(sw.id, reason="lunch")
+        assert store.get_run(sw.id).status == "finished"
+        got = store.resume_sweep(sw.id)
+        assert got.status == "running" and got.stop_reason is None and got.ended_at is None
+        assert got.spec["budget"] == {"trials": 6}  # unchanged: 4 trials left
+        assert store.get_run(sw.id).status == "running"  # the sweep's own run reopened
+        assert store.resume_sweep(sw.id) == got  # again on a running sweep: a no-op
+        asked = 0
+        while (t := store.sweep_ask(sw.id, user="a", host="h")) is not None:
+            assert t.run_id is not None
+            asked += 1
+            store.sweep_tell(sw.id, t.run_id, values=[2.0])
+        assert asked == 4
+        done = store.get_sweep(sw.id)
+        assert done.status == "finished" and done.budget_used == 6
+        assert store.get_run(sw.id).status == "finished"
+
+    def test_resume_a_spent_sweep_with_more_trials(self, store: TrackingStore) -> None:
+        sw = store.create_sweep("sw", quad_spec(budget={"trials": 2}), actor="a")
+        while (t := store.sweep_ask(sw.id, user="a", host="h")) is not None:
+            assert t.run_id is not None
+            store.sweep_tell(sw.id, t.run_id, values=[loss(dict(t.params))])
+        before = store.get_sweep(sw.id)
+        assert before.status == "finished"
+        with pytest.raises(ConflictError, match=r"budget of 2 trials spent.*trials=N"):
+            store.resume_sweep(sw.id)
+        assert store.get_sweep(sw.id) == before  # refused: nothing changed
+        got = store.resume_sweep(sw.id, trials=3)
+        assert got.status == "running" and got.spec["budget"] == {"trials": 5}
+        numbers = []
+        while (t := store.sweep_ask(sw.id, user="a", host="h")) is not None:
+            assert t.run_id is not None
+            numbers.append(t.number)
+            store.sweep_tell(sw.id, t.run_id, values=[loss(dict(t.params))])
+        assert numbers == [2, 3, 4]  # the search goes on where it was
+        done = store.get_sweep(sw.id)
+        assert done.status == "finished" and done.budget_used == 5
+        assert done.stop_reason == "budget of 5 trials spent"
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"trials": 0}, "trials 0 must be a whole number of 1 or more"),
+            ({"trials": -3}, "1 or more"),
+            ({"trials": True}, "whole number"),
+            ({"trials": 1.5}, "whole number"),
+            ({"trials": "3"}, "whole number"),
+            ({"trials": 10**7}, "at most 1,000,000"),
+            ({"seconds": 0}, "above 0"),
+            ({"seconds": math.nan}, "finite"),
+            ({"seconds": math.inf}, "finite"),
+            ({"seconds": "60"}, "must be a number"),
+            ({"seconds": False}, "must be a number"),
+        ],
+    )
+    def test_resume_refuses_bad_input(
+        self, store: TrackingStore, kwargs: dict[str, Any], message: str
+    ) -> None:
+        sw = store.create_sweep("sw", quad_spec(), actor="a")
+        store.stop_sweep(sw.id)
+        before = store.get_sweep(sw.id)
+        with pytest.raises(ValidationError, match=message):
+            store.resume_sweep(sw.id, **kwargs)
+        assert store.get_sweep(sw.id) == before
+
+    def test_resume_refuses_what_cannot_be_resumed(self, store: TrackingStore) -> None:
+        with pytest.raises(SweepNotFoundError):
+            store.resume_sweep("0000nosuchsweep")
+        grid = quad_spec(
+            method="grid",
+            parameters={"x": {"values": [1, 2]}, "y": {"values": ["a", "b"]}},
+            budget={},
+        )
+        sw = store.create_sweep("sw", grid, actor="a")
+        while (t := store.sweep_ask(sw.id, user="a", host="h")) is not None:
+            assert t.run_id is not None
+            store.sweep_tell(sw.id, t.run_id, values=[1.0])
+        with pytest.raises(ValidationError, match="grid is fixed"):
+            store.resume_sweep(sw.id, trials=2)
+        with pytest.raises(ConflictError, match="all 4 points of the grid run"):
+            store.resume_sweep(sw.id)
+        assert store.get_sweep(sw.id).status == "finished"
+
     @pytest.mark.parametrize(
         ("spec", "message"),
         [

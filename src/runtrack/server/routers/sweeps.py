@@ -17,6 +17,8 @@ and telling need WRITE (an agent writes its trial runs anyway).
     POST /sweeps/{sweep_id}/trials/{run_id}/report   {step, value} -> {"prune": bool}
     POST /sweeps/{sweep_id}/trials/{run_id}/tell     {state, values?, error?}
     POST /sweeps/{sweep_id}/stop                 {reason?}
+    POST /sweeps/{sweep_id}/resume               {trials?, seconds?}: run again, with N
+                                                 more trials / S more seconds
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from fastapi.responses import Response
 
 from ...errors import SweepNotFoundError, ValidationError
 from ...protocol import sweep_to_wire, trial_to_wire
+from ...sweeps.spec import check_extension
 from ...validation import check_sweep_id
 from .._deps import project_of_path, store
 from .._io import reply
@@ -205,5 +208,19 @@ async def stop(
 
     def go() -> Response:
         return reply(request, sweep_to_wire(store(request).stop_sweep(sweep_id, reason=reason)))
+
+    return await run_in_threadpool(go)
+
+
+@router.post("/sweeps/{sweep_id}/resume")
+async def resume(
+    request: Request, sweep_id: str, _: Principal = policy(Access.WRITE, project_of_sweep)
+) -> Response:
+    body = await _body(request, "trials", "seconds")
+    trials, seconds = check_extension(body.get("trials"), body.get("seconds"))
+
+    def go() -> Response:
+        sw = store(request).resume_sweep(sweep_id, trials=trials, seconds=seconds)
+        return reply(request, sweep_to_wire(sw))
 
     return await run_in_threadpool(go)

@@ -120,6 +120,9 @@ class _SqlSweepTx:
     def write_run(self, batch: RunBatch) -> None:
         self._store._apply_tx(self._conn, batch)
 
+    def drop_heartbeat(self, run_id: str) -> None:
+        self._conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat=None))
+
     def runs_state(self, run_ids: Sequence[str], keys: Sequence[str]) -> dict[str, RunState]:
         from ...sweeps.engine import RunState
 
@@ -380,6 +383,17 @@ class SweepMethods(SqlFacade):
         if reason is not None:
             check_text(reason, "reason", 1000)
         engine_of(self).stop(sweep_id, reason or "stopped by request")
+        return self.get_sweep(sweep_id)
+
+    def resume_sweep(
+        self, sweep_id: str, *, trials: int | None = None, seconds: float | None = None
+    ) -> Sweep:
+        from ...sweeps.engine import engine_of
+        from ...sweeps.spec import check_extension
+
+        check_sweep_id(sweep_id)
+        more, secs = check_extension(trials, seconds)
+        engine_of(self).resume(sweep_id, trials=more, seconds=secs)
         return self.get_sweep(sweep_id)
 
     def sweep_analysis(self, sweep_id: str, *, importance: str = "ped_anova") -> dict[str, Any]:
