@@ -313,3 +313,22 @@ def test_rest_store_errors_are_runtrack_errors(c: TestClient) -> None:
     with pytest.raises(ValidationError):
         RestArtifactStore(c, "")
     assert hashlib.sha256(b"").hexdigest() == store.put_bytes(b"").digest
+
+
+def test_a_part_whose_session_ends_while_it_arrives_is_upload_not_found(tmp_path: Path) -> None:
+    """Concurrent puts of the same content share a session: when one completes it while
+    another's part is arriving, that part's session directory is gone. The part must be
+    answered "no such upload" (the client asks again and finds the blob), not a 503."""
+    import shutil
+
+    from runtrack.server._blobs import DirectoryUploads, UploadNotFoundError
+
+    area = DirectoryUploads(LocalArtifactStore(tmp_path / "blobs"), tmp_path / "uploads")
+    data = b"z" * 1000
+    session, resumed = area.start(PROJECT, sha256(data), len(data), part_limit=1, direct=False)
+    assert not resumed
+    spool = area.open_part(session, 1)
+    spool.file.write(data[:10])
+    shutil.rmtree(area._session_dir(session))  # completed by the other put meanwhile
+    with pytest.raises(UploadNotFoundError, match="ended meanwhile"):
+        area.keep_part(session, 1, spool)

@@ -425,6 +425,11 @@ class DirectoryUploads(UploadArea):
             os.fsync(spool.file.fileno())
             spool.file.close()
             os.replace(spool.path, self._session_dir(session) / f"part-{n:05d}")
+        except FileNotFoundError:
+            # a concurrent put of the same content (they share the session) completed
+            # it while this part arrived, and the session went with its files: as when
+            # the session is gone before the part starts, the client asks again
+            raise UploadNotFoundError(f"upload {session.id} ended meanwhile") from None
         except OSError as exc:
             raise StoreError(f"cannot keep part {n}: {exc}") from exc
 
